@@ -1,1 +1,180 @@
+//! The `api` component: event sources and triggers over HTTP, state in Spin's key-value store.
+//!
+//! Thin by design: parse the request, call the domain's [`Registry`], shape the answer. Every rule
+//! lives in `aurras-domain`; every route is in its route table ([`aurras_domain::api::ROUTES`]).
 
+// `#[http_component]` expands to the component's export glue, which is `unsafe` by nature.
+#![allow(unsafe_code)]
+
+mod http;
+mod store;
+
+use aurras_domain::api::{resolve, Access, Operation, Route};
+use aurras_domain::registry::Registry;
+use aurras_domain::source::{NewSource, SourcePatch};
+use aurras_domain::ss58::AccountId;
+use aurras_domain::trigger::{NewTrigger, TriggerPatch};
+use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
+use serde_json::{json, Value};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+use crate::http::{bearer, json_response, method_name, Answer};
+use crate::store::WasiStore;
+
+/// The store every record lives in.
+const STORE: &str = "default";
+
+/// The OpenAPI document, served at `/api/openapi.json`.
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    let method = method_name(req.method());
+    match route(&req, &method) {
+        Ok(answer) => answer.into_response(),
+        Err(e) => {
+            if e.code == ErrorCode::Internal {
+                eprintln!("{method} {}: {}", req.path(), e.detail.as_deref().unwrap_or(&e.message));
+            }
+            json_response(e.status(), &e.to_json())
+        }
+    }
+}
+
+fn now() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    aurras_domain::rfc3339(millis)
+}
+
+fn route(req: &Request, method: &str) -> ApiResult<Answer> {
+    let (route, params) = resolve(method, req.path())?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if route.operation == Operation::Health {
+        return Ok(health());
+    }
+    if route.operation == Operation::OpenApi {
+        return Ok(Answer::raw(200, "application/json", OPENAPI.as_bytes().to_vec()));
+    }
+    let is_admin = check_access(req, route)?;
+    let body = http::body(req, route)?;
+    let kv = WasiStore::open(STORE)?;
+    let registry = Registry::new(&kv);
+    let token = || bearer(req).unwrap_or_default();
+
+    Ok(match route.operation {
+        Operation::ListSources => {
+            let sources = registry.list_sources()?;
+            let views: Vec<Value> = sources
+                .iter()
+                .map(|s| if is_admin { s.admin_view() } else { s.public_view() })
+                .collect();
+            Answer::json(200, json!({ "sources": views }))
+        }
+        Operation::CreateSource => {
+            let source = registry.create_source(parse_json::<NewSource>(&body)?, &now())?;
+            Answer::json(201, source.admin_view()).located(format!("/api/sources/{}", source.id))
+        }
+        Operation::GetSource => {
+            let source = registry.source(&param("id"))?;
+            Answer::json(200, if is_admin { source.admin_view() } else { source.public_view() })
+        }
+        Operation::PatchSource => {
+            let patch = parse_json::<SourcePatch>(&body)?;
+            Answer::json(200, registry.patch_source(&param("id"), &patch, &now())?.admin_view())
+        }
+        Operation::DeleteSource => {
+            registry.delete_source(&param("id"))?;
+            Answer::empty(204)
+        }
+        Operation::GetChainSpec => Answer::json(200, registry.chain_spec(&param("id"), false)?),
+        Operation::GetRelayChainSpec => Answer::json(200, registry.chain_spec(&param("id"), true)?),
+        Operation::CreateTrigger => {
+            let created = registry.create_trigger(parse_json::<NewTrigger>(&body)?, &now())?;
+            let mut view = created.trigger.view();
+            view["token"] = json!(created.token);
+            // The signing secret, like the token, is shown once.
+            if let aurras_domain::action::Action::Webhook(hook) = &created.trigger.action {
+                view["secret"] = json!(hook.secret);
+            }
+            Answer::json(201, view).located(format!("/api/triggers/{}", created.trigger.id))
+        }
+        Operation::GetTrigger => Answer::json(200, registry.trigger(&param("id"), &token())?.view()),
+        Operation::ReplaceTrigger => {
+            let req = parse_json::<NewTrigger>(&body)?;
+            Answer::json(200, registry.replace_trigger(&param("id"), &token(), req, &now())?.view())
+        }
+        Operation::PatchTrigger => {
+            let patch = parse_json::<TriggerPatch>(&body)?;
+            Answer::json(200, registry.patch_trigger(&param("id"), &token(), patch, &now())?.view())
+        }
+        Operation::DeleteTrigger => {
+            registry.delete_trigger(&param("id"), &token())?;
+            Answer::empty(204)
+        }
+        Operation::LookupTriggers => lookup(&registry, &param("topic"), req.query())?,
+        Operation::Health | Operation::OpenApi => unreachable!("answered above"),
+    })
+}
+
+/// Checks the caller may use the route; returns whether the caller is the operator.
+fn check_access(req: &Request, route: &Route) -> ApiResult<bool> {
+    let presented = bearer(req);
+    let is_admin = presented.as_deref().is_some_and(http::is_admin_token);
+    match route.access {
+        Access::Public => Ok(false),
+        Access::PublicOrAdmin => Ok(is_admin),
+        Access::Admin if is_admin => Ok(true),
+        Access::Admin => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "this route needs the operator's token: Authorization: Bearer <admin_token>",
+        )),
+        Access::TriggerOwner if presented.is_some() => Ok(false),
+        Access::TriggerOwner => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "send the trigger's management token: Authorization: Bearer <token>",
+        )),
+    }
+}
+
+fn health() -> Answer {
+    let version = env!("CARGO_PKG_VERSION");
+    let probe = WasiStore::open(STORE).and_then(|kv| aurras_domain::kv::KeyValue::get(&kv, "health"));
+    match probe {
+        Ok(_) => Answer::json(200, json!({"status": "ok", "version": version, "key_value": {"ok": true}})),
+        Err(e) => Answer::json(
+            503,
+            json!({"status": "degraded", "version": version, "key_value": {"ok": false, "error": e.0}}),
+        ),
+    }
+}
+
+/// `GET /api/topics/{topic}/triggers?account=…`: which triggers an event would reach.
+fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiResult<Answer> {
+    let topic = aurras_domain::names::Topic::parse(topic).map_err(|m| ApiError::invalid("topic", m))?;
+    let mut accounts = Vec::new();
+    for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+        if name != "account" {
+            return Err(ApiError::new(ErrorCode::UnknownField, format!("unknown query parameter {name:?}")).at(name));
+        }
+        let id = AccountId::from_hex(value)
+            .or_else(|| AccountId::from_ss58(value).ok().map(|(id, _)| id))
+            .ok_or_else(|| ApiError::invalid("account", format!("{value:?} is neither SS58 nor 32-byte hex")))?;
+        accounts.push(id.to_hex());
+    }
+    let triggers = registry.lookup(&topic, &accounts)?;
+    let found: Vec<Value> = triggers
+        .iter()
+        .map(|t| json!({"id": t.id, "active": t.status.active, "filter": t.filter}))
+        .collect();
+    Ok(Answer::json(200, json!({"topic": topic, "triggers": found})))
+}

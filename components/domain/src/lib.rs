@@ -1,1 +1,91 @@
+//! Aurras' domain, shared by the Spin components (wasm) and the native ingestor: event sources and
+//! their topics, triggers with their filters and actions, validation with errors that name the
+//! field, and the key-value layout that finds the triggers for an event in a few reads.
+//!
+//! Pure: no HTTP, no Spin, no Kafka. Storage comes in through the [`kv::KeyValue`] trait.
+//!
+//! # Layout
+//!
+//! - [`names`]: chain names, `Pallet.Event`, topics. [`ss58`], [`amount`]: addresses and amounts.
+//! - [`source`], [`trigger`], [`filter`], [`action`]: the models and their validation.
+//! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
+//! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
+//! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
+#![warn(missing_docs)]
 
+pub mod action;
+pub mod amount;
+pub mod api;
+pub mod catalog;
+pub mod error;
+pub mod filter;
+pub mod keys;
+pub mod kv;
+pub mod names;
+pub mod registry;
+pub mod secrets;
+pub mod source;
+pub mod ss58;
+pub mod trigger;
+
+pub use error::{ApiError, ApiResult, ErrorCode};
+
+/// Formats a Unix time in milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(unix_millis: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_millis);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Parses a JSON body into `T`, naming the offending field in the error (`filter.balance.min`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        let code = if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+            ErrorCode::UnknownField
+        } else if message.starts_with("missing field") {
+            ErrorCode::MissingField
+        } else {
+            ErrorCode::InvalidJson
+        };
+        let error = ApiError::new(code, message);
+        // serde_path_to_error reports the root as "." (and "?" when the syntax broke before a field).
+        match path.as_str() {
+            "." | "" | "?" => error,
+            p => error.at(p),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        flag: bool,
+    }
+
+    #[test]
+    fn json_errors_name_the_path() {
+        let e = parse_json::<Outer>(br#"{"inner": {"flag": "yes"}}"#).expect_err("type");
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidJson, Some("inner.flag")));
+        let e = parse_json::<Outer>(br#"{"inner": {"flag": true, "x": 1}}"#).expect_err("unknown");
+        assert_eq!(e.code, ErrorCode::UnknownField);
+        assert_eq!(e.field.as_deref(), Some("inner.x"));
+        let e = parse_json::<Outer>(b"{").expect_err("syntax");
+        assert_eq!((e.code, e.field), (ErrorCode::InvalidJson, None));
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,199 @@
+//! Trigger actions: where a matching event is delivered (a browser's Web Push subscription, or a
+//! webhook URL).
+
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The keys of a browser's `PushSubscription`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushKeys {
+    /// The browser's P-256 public key: base64url of the 65-byte uncompressed point.
+    pub p256dh: String,
+    /// The 16-byte authentication secret, base64url.
+    pub auth: String,
+}
+
+/// A browser's `PushSubscription.toJSON()`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebPush {
+    /// The push service URL (`https://`).
+    pub endpoint: String,
+    /// The subscription's keys.
+    pub keys: PushKeys,
+    /// Browsers include it (usually `null`); kept as given.
+    #[serde(rename = "expirationTime", default, skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<Value>,
+}
+
+/// A webhook as a client writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// The `https://` URL to POST to.
+    pub url: String,
+}
+
+/// An action as a client writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActionSpec {
+    /// Notify a browser.
+    WebPush(WebPush),
+    /// POST to a URL.
+    Webhook(WebhookSpec),
+}
+
+/// A stored webhook: the URL and its signing secret (`whsec_…`, Standard Webhooks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// The URL.
+    pub url: String,
+    /// The signing secret; shown to the client once, at creation.
+    pub secret: String,
+}
+
+/// A validated action, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Notify a browser.
+    WebPush(WebPush),
+    /// POST to a URL.
+    Webhook(Webhook),
+}
+
+fn decode_b64url(s: &str) -> Option<Vec<u8>> {
+    // Browsers emit unpadded base64url; tolerate padding.
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .or_else(|_| URL_SAFE.decode(s))
+        .ok()
+}
+
+fn check_https(raw: &str, field: &str) -> ApiResult<()> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| ApiError::invalid(field, format!("{raw:?} is not a URL: {e}")))?;
+    if url.scheme() != "https" {
+        return Err(ApiError::invalid(field, format!("{raw:?} must be an https:// URL")));
+    }
+    if url.host_str().is_none() {
+        return Err(ApiError::invalid(field, format!("{raw:?} has no host")));
+    }
+    Ok(())
+}
+
+impl WebPush {
+    fn validate(&self) -> ApiResult<()> {
+        check_https(&self.endpoint, "action.web_push.endpoint")?;
+        let key = decode_b64url(&self.keys.p256dh);
+        if !key.is_some_and(|k| k.len() == 65 && k[0] == 0x04) {
+            return Err(ApiError::invalid(
+                "action.web_push.keys.p256dh",
+                "expected base64url of a 65-byte uncompressed P-256 public key (as PushSubscription gives)",
+            ));
+        }
+        if !decode_b64url(&self.keys.auth).is_some_and(|a| a.len() == 16) {
+            return Err(ApiError::invalid(
+                "action.web_push.keys.auth",
+                "expected base64url of the 16-byte auth secret (as PushSubscription gives)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ActionSpec {
+    /// Validates the action. `new_secret` makes a webhook signing secret when one is needed;
+    /// `keep` is the stored action being replaced, whose secret a changed URL keeps.
+    pub fn validate(self, keep: Option<&Action>, new_secret: impl FnOnce() -> String) -> ApiResult<Action> {
+        match self {
+            ActionSpec::WebPush(push) => {
+                push.validate()?;
+                Ok(Action::WebPush(push))
+            }
+            ActionSpec::Webhook(hook) => {
+                check_https(&hook.url, "action.webhook.url")?;
+                let secret = match keep {
+                    Some(Action::Webhook(old)) => old.secret.clone(),
+                    _ => new_secret(),
+                };
+                Ok(Action::Webhook(Webhook { url: hook.url, secret }))
+            }
+        }
+    }
+}
+
+impl Action {
+    /// The action as shown to its owner: the webhook secret is never shown again.
+    pub fn view(&self) -> Value {
+        match self {
+            Action::WebPush(push) => serde_json::json!({ "web_push": push }),
+            Action::Webhook(hook) => serde_json::json!({ "webhook": { "url": hook.url } }),
+        }
+    }
+
+    /// The Web Push endpoint, if this is a push action.
+    pub fn push_endpoint(&self) -> Option<&str> {
+        match self {
+            Action::WebPush(p) => Some(&p.endpoint),
+            Action::Webhook(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // RFC 8291 Appendix A's user agent keys.
+    const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+
+    fn spec(v: Value) -> ActionSpec {
+        serde_json::from_value(v).expect("shape")
+    }
+
+    #[test]
+    fn accepts_a_browser_subscription() {
+        let a = spec(json!({"web_push": {"endpoint": "https://push.example.net/x", "expirationTime": null,
+                                         "keys": {"p256dh": P256DH, "auth": AUTH}}}))
+            .validate(None, || unreachable!())
+            .expect("valid");
+        assert_eq!(a.push_endpoint(), Some("https://push.example.net/x"));
+    }
+
+    #[test]
+    fn webhooks_get_a_secret_that_views_hide() {
+        let a = spec(json!({"webhook": {"url": "https://hooks.example.com/in"}}))
+            .validate(None, || "whsec_new".into())
+            .expect("valid");
+        assert!(matches!(&a, Action::Webhook(h) if h.secret == "whsec_new"));
+        assert_eq!(a.view(), json!({"webhook": {"url": "https://hooks.example.com/in"}}));
+        let moved = spec(json!({"webhook": {"url": "https://other.example.com/"}}))
+            .validate(Some(&a), || "whsec_other".into())
+            .expect("valid");
+        assert!(matches!(&moved, Action::Webhook(h) if h.secret == "whsec_new"));
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let cases = [
+            (json!({"web_push": {"endpoint": "http://push.example.net", "keys": {"p256dh": P256DH, "auth": AUTH}}}), "action.web_push.endpoint"),
+            (json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": AUTH, "auth": AUTH}}}), "action.web_push.keys.p256dh"),
+            (json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": P256DH, "auth": "x"}}}), "action.web_push.keys.auth"),
+            (json!({"webhook": {"url": "http://hooks.example.com"}}), "action.webhook.url"),
+            (json!({"webhook": {"url": "not a url"}}), "action.webhook.url"),
+        ];
+        for (v, field) in cases {
+            let err = spec(v.clone()).validate(None, || "s".into()).expect_err(&v.to_string());
+            assert_eq!(err.field.as_deref(), Some(field), "{err}");
+        }
+    }
+}

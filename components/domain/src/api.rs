@@ -1,0 +1,142 @@
+//! The HTTP API's route table: one place that names every route, its method, who may call it and
+//! how large a body it takes. The `api` component dispatches through it and a test checks that the
+//! OpenAPI document (`docs/openapi.json`) lists exactly these routes.
+
+use crate::error::{ApiError, ErrorCode};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// Anyone; the operator (admin token) sees more.
+    PublicOrAdmin,
+    /// The operator: `Authorization: Bearer <admin_token>`.
+    Admin,
+    /// The holder of the trigger's management token.
+    TriggerOwner,
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Operation {
+    Health,
+    OpenApi,
+    ListSources,
+    CreateSource,
+    GetSource,
+    PatchSource,
+    DeleteSource,
+    GetChainSpec,
+    GetRelayChainSpec,
+    CreateTrigger,
+    GetTrigger,
+    ReplaceTrigger,
+    PatchTrigger,
+    DeleteTrigger,
+    LookupTriggers,
+}
+
+/// One route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path, with `{param}` segments as in OpenAPI.
+    pub path: &'static str,
+    /// What it does.
+    pub operation: Operation,
+    /// Who may call it.
+    pub access: Access,
+    /// The largest body accepted, in bytes (0: no body).
+    pub max_body: usize,
+}
+
+/// Bodies of source registrations may carry a raw chain spec (Paseo's is about 2 MiB).
+pub const MAX_SOURCE_BODY: usize = 16 * 1024 * 1024;
+/// Trigger bodies are small.
+pub const MAX_TRIGGER_BODY: usize = 64 * 1024;
+
+const fn route(method: &'static str, path: &'static str, operation: Operation, access: Access, max_body: usize) -> Route {
+    Route { method, path, operation, access, max_body }
+}
+
+use Access::*;
+use Operation::*;
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/api/health", Health, Public, 0),
+    route("GET", "/api/openapi.json", OpenApi, Public, 0),
+    route("GET", "/api/sources", ListSources, PublicOrAdmin, 0),
+    route("POST", "/api/sources", CreateSource, Admin, MAX_SOURCE_BODY),
+    route("GET", "/api/sources/{id}", GetSource, PublicOrAdmin, 0),
+    route("PATCH", "/api/sources/{id}", PatchSource, Admin, MAX_TRIGGER_BODY),
+    route("DELETE", "/api/sources/{id}", DeleteSource, Admin, 0),
+    route("GET", "/api/sources/{id}/chain-spec", GetChainSpec, Admin, 0),
+    route("GET", "/api/sources/{id}/relay-chain-spec", GetRelayChainSpec, Admin, 0),
+    route("POST", "/api/triggers", CreateTrigger, Public, MAX_TRIGGER_BODY),
+    route("GET", "/api/triggers/{id}", GetTrigger, TriggerOwner, 0),
+    route("PUT", "/api/triggers/{id}", ReplaceTrigger, TriggerOwner, MAX_TRIGGER_BODY),
+    route("PATCH", "/api/triggers/{id}", PatchTrigger, TriggerOwner, MAX_TRIGGER_BODY),
+    route("DELETE", "/api/triggers/{id}", DeleteTrigger, TriggerOwner, 0),
+    route("GET", "/api/topics/{topic}/triggers", LookupTriggers, Admin, 0),
+];
+
+/// Finds the route for a request: 404 when no path matches, 405 (naming the allowed methods)
+/// when the path exists for other methods. Returns the route and its path parameters.
+pub fn resolve(method: &str, path: &str) -> Result<(&'static Route, Vec<(&'static str, String)>), ApiError> {
+    let actual: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut allowed = Vec::new();
+    for r in ROUTES {
+        let Some(params) = match_path(r.path, &actual) else { continue };
+        if r.method.eq_ignore_ascii_case(method) {
+            return Ok((r, params));
+        }
+        allowed.push(r.method);
+    }
+    if allowed.is_empty() {
+        Err(ApiError::new(ErrorCode::NotFound, format!("no route {path}")))
+    } else {
+        Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{path} allows {}", allowed.join(", ")),
+        ))
+    }
+}
+
+fn match_path(template: &'static str, actual: &[&str]) -> Option<Vec<(&'static str, String)>> {
+    let parts: Vec<&'static str> = template.split('/').collect();
+    if parts.len() != actual.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (t, a) in parts.into_iter().zip(actual) {
+        match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(name) if !a.is_empty() => params.push((name, (*a).to_owned())),
+            Some(_) => return None,
+            None if t == *a => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_routes_params_and_errors() {
+        let (r, params) = resolve("GET", "/api/sources/src_1").expect("route");
+        assert_eq!(r.operation, GetSource);
+        assert_eq!(params, vec![("id", "src_1".to_string())]);
+        assert_eq!(resolve("get", "/api/health/").expect("route").0.operation, Health);
+        let e = resolve("PUT", "/api/sources").expect_err("405");
+        assert_eq!(e.code, ErrorCode::MethodNotAllowed);
+        assert!(e.message.contains("GET, POST"), "{}", e.message);
+        assert_eq!(resolve("GET", "/api/nope").expect_err("404").code, ErrorCode::NotFound);
+        assert_eq!(resolve("GET", "/api/sources//chain-spec").expect_err("empty").code, ErrorCode::NotFound);
+    }
+}

@@ -1,0 +1,79 @@
+//! The key layout in Spin's key-value store. `get-keys` lists every key of a store, so nothing
+//! here relies on listing: every lookup starts from a key it can compute.
+//!
+//! | key | value |
+//! |---|---|
+//! | `source/<id>` | a [`Source`](crate::source::Source) |
+//! | `source/<id>/chain_spec`, `source/<id>/relay_chain_spec` | the chain spec JSON (large, read by the ingestor only) |
+//! | `sources` | JSON list of every source id (compare-and-swap) |
+//! | `chain/<chain>` | the id of the source that owns the chain name (compare-and-swap from absent) |
+//! | `trigger/<id>` | a [`Trigger`](crate::trigger::Trigger), with the hash of its token |
+//! | `ix/<topic>/acct/<account hex>` | JSON list of trigger ids whose filter names that account |
+//! | `ix/<topic>/any/<shard>` | JSON list of trigger ids for any account, in [`ANY_SHARDS`] shards by id hash |
+//! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
+//!
+//! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
+//! never lose each other's update. A dispatch lookup for `(topic, accounts)` is one `get-many` over
+//! the account lists and the any-account shards, then one `get-many` over the trigger records.
+
+use sha2::{Digest, Sha256};
+
+use crate::names::Topic;
+
+/// Shards of each topic's any-account index: more shards mean smaller lists to rewrite on create
+/// and less contention, at the cost of more keys per lookup (all in one `get-many`).
+pub const ANY_SHARDS: u32 = 16;
+
+/// `source/<id>`.
+pub fn source(id: &str) -> String {
+    format!("source/{id}")
+}
+
+/// `source/<id>/chain_spec`.
+pub fn chain_spec(id: &str) -> String {
+    format!("source/{id}/chain_spec")
+}
+
+/// `source/<id>/relay_chain_spec`.
+pub fn relay_chain_spec(id: &str) -> String {
+    format!("source/{id}/relay_chain_spec")
+}
+
+/// The list of source ids.
+pub const SOURCES: &str = "sources";
+
+/// `chain/<chain>`.
+pub fn chain(name: &str) -> String {
+    format!("chain/{name}")
+}
+
+/// `trigger/<id>`.
+pub fn trigger(id: &str) -> String {
+    format!("trigger/{id}")
+}
+
+/// `ix/<topic>/acct/<account hex>`.
+pub fn account_index(topic: &Topic, account_hex: &str) -> String {
+    format!("ix/{topic}/acct/{account_hex}")
+}
+
+/// The any-account shard a trigger id falls in.
+pub fn any_shard(trigger_id: &str) -> u32 {
+    let digest = Sha256::digest(trigger_id.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % ANY_SHARDS
+}
+
+/// `ix/<topic>/any/<shard>`.
+pub fn any_index(topic: &Topic, shard: u32) -> String {
+    format!("ix/{topic}/any/{shard}")
+}
+
+/// Every any-account shard of a topic.
+pub fn any_indexes(topic: &Topic) -> impl Iterator<Item = String> + '_ {
+    (0..ANY_SHARDS).map(move |s| any_index(topic, s))
+}
+
+/// `count/<topic>`.
+pub fn topic_count(topic: &Topic) -> String {
+    format!("count/{topic}")
+}

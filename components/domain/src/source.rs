@@ -1,0 +1,422 @@
+//! Event sources: a chain, how to reach it (light client chain spec or RPC URLs), which pallet
+//! events to publish, and the token they are counted in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::names::{ChainName, EventName, Topic};
+
+/// The most events one source may publish.
+pub const MAX_EVENTS: usize = 256;
+/// The most RPC URLs one source may list.
+pub const MAX_RPC_URLS: usize = 16;
+/// SS58 prefix assumed when neither the request nor the chain spec gives one (generic Substrate).
+pub const DEFAULT_SS58_PREFIX: u16 = 42;
+
+/// The token a chain counts balances in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInfo {
+    /// `PAS`, `DOT`: 1 to 12 ASCII letters or digits.
+    pub symbol: String,
+    /// Decimal places of one unit: 10 for DOT and PAS.
+    pub decimals: u8,
+}
+
+impl TokenInfo {
+    fn validate(&self) -> ApiResult<()> {
+        let s = &self.symbol;
+        if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ApiError::invalid(
+                "token.symbol",
+                format!("{s:?} is not a token symbol: 1 to 12 ASCII letters or digits"),
+            ));
+        }
+        if self.decimals > 38 {
+            return Err(ApiError::invalid(
+                "token.decimals",
+                format!("{} decimals cannot be counted in 128 bits; at most 38", self.decimals),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/sources`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSource {
+    /// The chain's name, which prefixes its topics.
+    pub chain: String,
+    /// WebSocket RPC endpoints (`ws://`, `wss://`).
+    #[serde(default)]
+    pub rpc: Vec<String>,
+    /// A chain spec for the light client.
+    pub chain_spec: Option<Value>,
+    /// The relay chain's spec, when `chain_spec` is a parachain.
+    pub relay_chain_spec: Option<Value>,
+    /// `Pallet.Event` names to publish.
+    pub events: Vec<String>,
+    /// The chain's token; read from the chain spec's properties when absent.
+    pub token: Option<TokenInfo>,
+    /// The chain's SS58 address prefix; read from the chain spec, else 42.
+    pub ss58_prefix: Option<u16>,
+}
+
+/// `PATCH /api/sources/{id}`: every field optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePatch {
+    /// Replace the event list.
+    pub events: Option<Vec<String>>,
+    /// Events to add.
+    #[serde(default)]
+    pub add_events: Vec<String>,
+    /// Events to stop publishing.
+    #[serde(default)]
+    pub remove_events: Vec<String>,
+    /// Replace the RPC URLs (RPC sources only).
+    pub rpc: Option<Vec<String>>,
+    /// Replace the token.
+    pub token: Option<TokenInfo>,
+}
+
+/// A registered source, as stored. The chain specs live under their own keys (they are large).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// `src_…`.
+    pub id: String,
+    /// The chain's name.
+    pub chain: ChainName,
+    /// RPC endpoints; empty for light-client sources.
+    pub rpc: Vec<String>,
+    /// Whether a chain spec is stored (light client).
+    pub light_client: bool,
+    /// Whether a relay chain spec is stored (a parachain on the light client).
+    pub has_relay_chain_spec: bool,
+    /// The published events.
+    pub events: BTreeSet<EventName>,
+    /// The chain's token, if known.
+    pub token: Option<TokenInfo>,
+    /// The chain's SS58 prefix.
+    pub ss58_prefix: u16,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// What validation of a [`NewSource`] yields: the source and the specs to store beside it.
+#[derive(Debug)]
+pub struct ValidatedSource {
+    /// The record.
+    pub source: Source,
+    /// The chain spec, if any.
+    pub chain_spec: Option<Value>,
+    /// The relay chain spec, if any.
+    pub relay_chain_spec: Option<Value>,
+}
+
+impl NewSource {
+    /// Validates every field and builds the record.
+    pub fn validate(self, id: String, now: &str) -> ApiResult<ValidatedSource> {
+        let chain = ChainName::parse(&self.chain).map_err(|m| ApiError::invalid("chain", m))?;
+        let events = parse_events(&self.events, "events")?;
+        if events.is_empty() {
+            return Err(ApiError::invalid("events", "list at least one Pallet.Event to publish"));
+        }
+        match (&self.chain_spec, self.rpc.is_empty()) {
+            (Some(_), false) => {
+                return Err(ApiError::invalid(
+                    "rpc",
+                    "give either `rpc` URLs or a `chain_spec` for the light client, not both",
+                ))
+            }
+            (None, true) => {
+                return Err(ApiError::invalid(
+                    "rpc",
+                    "give `rpc` URLs (ws:// or wss://) or a `chain_spec` for the light client",
+                ))
+            }
+            _ => {}
+        }
+        validate_rpc(&self.rpc)?;
+        let properties = match &self.chain_spec {
+            Some(spec) => Some(validate_chain_spec(spec, "chain_spec")?),
+            None => None,
+        };
+        if let Some(relay) = &self.relay_chain_spec {
+            if self.chain_spec.is_none() {
+                return Err(ApiError::invalid(
+                    "relay_chain_spec",
+                    "a relay chain spec goes with a parachain `chain_spec`",
+                ));
+            }
+            validate_chain_spec(relay, "relay_chain_spec")?;
+        }
+        if let Some(props) = &properties {
+            if props.is_parachain && self.relay_chain_spec.is_none() {
+                return Err(ApiError::invalid(
+                    "relay_chain_spec",
+                    "the chain spec is a parachain's: the light client needs its relay chain's spec too",
+                ));
+            }
+        }
+        let token = match self.token {
+            Some(token) => Some(token),
+            None => properties.as_ref().and_then(|p| p.token.clone()),
+        };
+        if let Some(token) = &token {
+            token.validate()?;
+        }
+        let ss58_prefix = self
+            .ss58_prefix
+            .or_else(|| properties.as_ref().and_then(|p| p.ss58_prefix))
+            .unwrap_or(DEFAULT_SS58_PREFIX);
+        if ss58_prefix > 16_383 {
+            return Err(ApiError::invalid("ss58_prefix", "SS58 prefixes run from 0 to 16383"));
+        }
+        Ok(ValidatedSource {
+            source: Source {
+                id,
+                chain,
+                rpc: self.rpc,
+                light_client: self.chain_spec.is_some(),
+                has_relay_chain_spec: self.relay_chain_spec.is_some(),
+                events,
+                token,
+                ss58_prefix,
+                created_at: now.to_owned(),
+                updated_at: now.to_owned(),
+            },
+            chain_spec: self.chain_spec,
+            relay_chain_spec: self.relay_chain_spec,
+        })
+    }
+}
+
+impl SourcePatch {
+    /// Applies the patch to a copy of `source`, validating each field.
+    pub fn apply(&self, source: &Source, now: &str) -> ApiResult<Source> {
+        let mut next = source.clone();
+        if let Some(events) = &self.events {
+            next.events = parse_events(events, "events")?;
+        }
+        next.events.extend(parse_events(&self.add_events, "add_events")?);
+        for (i, name) in self.remove_events.iter().enumerate() {
+            let event = EventName::parse(name)
+                .map_err(|m| ApiError::invalid(format!("remove_events[{i}]"), m))?;
+            if !next.events.remove(&event) {
+                return Err(ApiError::invalid(
+                    format!("remove_events[{i}]"),
+                    format!("{event} is not published by this source"),
+                ));
+            }
+        }
+        if next.events.is_empty() {
+            return Err(ApiError::invalid(
+                "events",
+                "a source publishes at least one event; delete the source instead",
+            ));
+        }
+        if next.events.len() > MAX_EVENTS {
+            return Err(ApiError::invalid("events", format!("at most {MAX_EVENTS} events")));
+        }
+        if let Some(rpc) = &self.rpc {
+            if source.light_client {
+                return Err(ApiError::invalid("rpc", "this source uses the light client"));
+            }
+            if rpc.is_empty() {
+                return Err(ApiError::invalid("rpc", "list at least one ws:// or wss:// URL"));
+            }
+            validate_rpc(rpc)?;
+            next.rpc = rpc.clone();
+        }
+        if let Some(token) = &self.token {
+            token.validate()?;
+            next.token = Some(token.clone());
+        }
+        next.updated_at = now.to_owned();
+        Ok(next)
+    }
+}
+
+impl Source {
+    /// `Pallet.Event` → topic, for every published event.
+    pub fn topics(&self) -> BTreeMap<String, Topic> {
+        self.events
+            .iter()
+            .map(|e| (e.to_string(), e.topic(&self.chain)))
+            .collect()
+    }
+
+    /// The view anyone may see: no RPC URLs (they often carry API keys).
+    pub fn public_view(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "chain": self.chain,
+            "events": self.events,
+            "topics": self.topics(),
+            "token": self.token,
+            "ss58_prefix": self.ss58_prefix,
+            "light_client": self.light_client,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// The operator's view: everything but the chain specs themselves.
+    pub fn admin_view(&self) -> Value {
+        let mut view = self.public_view();
+        view["rpc"] = serde_json::json!(self.rpc);
+        view["has_relay_chain_spec"] = serde_json::json!(self.has_relay_chain_spec);
+        view
+    }
+}
+
+fn parse_events(names: &[String], field: &str) -> ApiResult<BTreeSet<EventName>> {
+    if names.len() > MAX_EVENTS {
+        return Err(ApiError::invalid(field, format!("at most {MAX_EVENTS} events")));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| EventName::parse(n).map_err(|m| ApiError::invalid(format!("{field}[{i}]"), m)))
+        .collect()
+}
+
+fn validate_rpc(urls: &[String]) -> ApiResult<()> {
+    if urls.len() > MAX_RPC_URLS {
+        return Err(ApiError::invalid("rpc", format!("at most {MAX_RPC_URLS} URLs")));
+    }
+    for (i, raw) in urls.iter().enumerate() {
+        let field = format!("rpc[{i}]");
+        let url = url::Url::parse(raw)
+            .map_err(|e| ApiError::invalid(&field, format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
+            return Err(ApiError::invalid(
+                &field,
+                format!("{raw:?} is not a WebSocket URL: use ws:// or wss://"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a chain spec tells about its chain.
+#[derive(Debug, Default)]
+struct SpecProperties {
+    token: Option<TokenInfo>,
+    ss58_prefix: Option<u16>,
+    is_parachain: bool,
+}
+
+fn validate_chain_spec(spec: &Value, field: &str) -> ApiResult<SpecProperties> {
+    let obj = spec
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(field, "a chain spec is a JSON object"))?;
+    for key in ["name", "id", "genesis"] {
+        if !obj.contains_key(key) {
+            return Err(ApiError::invalid(
+                format!("{field}.{key}"),
+                format!("a chain spec has a `{key}`; is this a chain spec file?"),
+            ));
+        }
+    }
+    let props = obj.get("properties").and_then(Value::as_object);
+    let get = |k: &str| props.and_then(|p| p.get(k));
+    // Multi-token chains list several symbols and decimals; the first is the native token.
+    let first = |v: Option<&Value>| match v {
+        Some(Value::Array(a)) => a.first().cloned(),
+        other => other.cloned(),
+    };
+    let symbol = first(get("tokenSymbol")).and_then(|v| v.as_str().map(str::to_owned));
+    let decimals = first(get("tokenDecimals"))
+        .and_then(|v| v.as_u64())
+        .and_then(|d| u8::try_from(d).ok());
+    let token = match (symbol, decimals) {
+        (Some(symbol), Some(decimals)) => Some(TokenInfo { symbol, decimals }),
+        _ => None,
+    };
+    let ss58_prefix = get("ss58Format")
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok());
+    let is_parachain = obj.contains_key("relay_chain") || obj.contains_key("relayChain");
+    Ok(SpecProperties {
+        token,
+        ss58_prefix,
+        is_parachain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn new(body: Value) -> ApiResult<ValidatedSource> {
+        let req: NewSource = serde_json::from_value(body).expect("shape");
+        req.validate("src_1".into(), "2026-01-01T00:00:00Z")
+    }
+
+    #[test]
+    fn rpc_source_gets_its_topic_map() {
+        let v = new(json!({"chain": "paseo", "rpc": ["ws://127.0.0.1:9944"],
+                           "events": ["Balances.Transfer", "Staking.EraPaid"],
+                           "token": {"symbol": "PAS", "decimals": 10}}))
+        .expect("valid");
+        let topics = v.source.topics();
+        assert_eq!(topics["Balances.Transfer"].as_str(), "paseo.Balances.Transfer");
+        assert_eq!(topics["Staking.EraPaid"].as_str(), "paseo.Staking.EraPaid");
+        assert_eq!(v.source.ss58_prefix, 42);
+        assert!(v.source.public_view().get("rpc").is_none());
+        assert_eq!(v.source.admin_view()["rpc"][0], "ws://127.0.0.1:9944");
+    }
+
+    #[test]
+    fn chain_spec_properties_fill_token_and_prefix() {
+        let spec = json!({"name": "Paseo", "id": "paseo", "genesis": {"raw": {}},
+                          "properties": {"ss58Format": 0, "tokenDecimals": 10, "tokenSymbol": "PAS"}});
+        let v = new(json!({"chain": "paseo", "chain_spec": spec, "events": ["Balances.Transfer"]}))
+            .expect("valid");
+        assert_eq!(v.source.ss58_prefix, 0);
+        assert_eq!(v.source.token, Some(TokenInfo { symbol: "PAS".into(), decimals: 10 }));
+        assert!(v.source.light_client);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases = [
+            (json!({"chain": "Paseo", "rpc": ["ws://a"], "events": ["A.B"]}), "chain"),
+            (json!({"chain": "p", "rpc": ["http://a"], "events": ["A.B"]}), "rpc[0]"),
+            (json!({"chain": "p", "events": ["A.B"]}), "rpc"),
+            (json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B", "nope"]}), "events[1]"),
+            (json!({"chain": "p", "rpc": ["ws://a"], "events": []}), "events"),
+            (json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B"], "token": {"symbol": "", "decimals": 1}}), "token.symbol"),
+            (json!({"chain": "p", "chain_spec": {"name": "x", "id": "x"}, "events": ["A.B"]}), "chain_spec.genesis"),
+            (json!({"chain": "p", "chain_spec": {"name": "x", "id": "x", "genesis": {}, "relay_chain": "polkadot"}, "events": ["A.B"]}), "relay_chain_spec"),
+        ];
+        for (body, field) in cases {
+            let err = new(body.clone()).expect_err(&body.to_string());
+            assert_eq!(err.field.as_deref(), Some(field), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn patches_add_and_remove_events() {
+        let v = new(json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B", "C.D"]})).expect("valid");
+        let patch = SourcePatch {
+            add_events: vec!["E.F".into()],
+            remove_events: vec!["A.B".into()],
+            ..Default::default()
+        };
+        let next = patch.apply(&v.source, "later").expect("patch");
+        let names: Vec<String> = next.events.iter().map(|e| e.to_string()).collect();
+        assert_eq!(names, ["C.D", "E.F"]);
+        let bad = SourcePatch { remove_events: vec!["X.Y".into()], ..Default::default() };
+        assert_eq!(bad.apply(&v.source, "t").expect_err("absent").field.as_deref(), Some("remove_events[0]"));
+    }
+}

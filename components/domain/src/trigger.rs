@@ -1,0 +1,426 @@
+//! Triggers: who wants which event of which source, filtered how, delivered where; plus the
+//! original Kafka feed's parameters (`brokers`, `isJSONData`, `isBinaryValue`, `isBinaryKey`).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::action::{Action, ActionSpec};
+use crate::error::{ApiError, ApiResult};
+use crate::filter::{Filter, FilterSpec};
+use crate::names::{ChainName, EventName, Topic};
+use crate::source::Source;
+
+/// The longest trigger name.
+pub const MAX_NAME_LEN: usize = 200;
+/// The most brokers a trigger may list.
+pub const MAX_BROKERS: usize = 32;
+
+/// `POST /api/triggers` and `PUT /api/triggers/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrigger {
+    /// The source id.
+    pub source: String,
+    /// `Pallet.Event`, one the source publishes.
+    pub event: String,
+    /// Which events to deliver; all of them when absent.
+    pub filter: Option<FilterSpec>,
+    /// Where to deliver.
+    pub action: ActionSpec,
+    /// A label for people.
+    pub name: Option<String>,
+    /// Start paused (`false`); default active.
+    pub active: Option<bool>,
+    /// The original feed's brokers: a list or a comma-separated string of `host:port`.
+    pub brokers: Option<Value>,
+    /// The original feed's `isJSONData`: deliver record values parsed as JSON.
+    #[serde(rename = "isJSONData")]
+    pub is_json_data: Option<bool>,
+    /// The original feed's `isBinaryValue`: deliver record values base64-encoded.
+    #[serde(rename = "isBinaryValue")]
+    pub is_binary_value: Option<bool>,
+    /// The original feed's `isBinaryKey`: deliver record keys base64-encoded.
+    #[serde(rename = "isBinaryKey")]
+    pub is_binary_key: Option<bool>,
+}
+
+/// `PATCH /api/triggers/{id}`: every field optional; `"filter": null` removes the filter.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerPatch {
+    /// A new filter, or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    pub filter: Option<Option<FilterSpec>>,
+    /// A new action.
+    pub action: Option<ActionSpec>,
+    /// A new name, or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    /// Pause (`false`) or resume (`true`).
+    pub active: Option<bool>,
+    /// Why, recorded in the status.
+    pub reason: Option<String>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The original feed's parameters, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedParams {
+    /// `host:port` of each broker; empty means the deployment's brokers.
+    pub brokers: Vec<String>,
+    /// Deliver values as parsed JSON.
+    #[serde(rename = "isJSONData")]
+    pub is_json_data: bool,
+    /// Deliver values base64-encoded.
+    #[serde(rename = "isBinaryValue")]
+    pub is_binary_value: bool,
+    /// Deliver keys base64-encoded.
+    #[serde(rename = "isBinaryKey")]
+    pub is_binary_key: bool,
+}
+
+/// Whether the trigger fires, since when and why (the original's READ shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Fires when true.
+    pub active: bool,
+    /// RFC 3339 time of the last change.
+    #[serde(rename = "dateChanged")]
+    pub date_changed: String,
+    /// Why it last changed, if said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A stored trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// `trg_…`.
+    pub id: String,
+    /// A label for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The source id.
+    pub source: String,
+    /// The source's chain.
+    pub chain: ChainName,
+    /// The watched event.
+    pub event: EventName,
+    /// Its topic.
+    pub topic: Topic,
+    /// The filter; every event matches when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Where matching events go.
+    pub action: Action,
+    /// The original feed's parameters.
+    #[serde(flatten)]
+    pub feed: FeedParams,
+    /// Active or paused.
+    pub status: Status,
+    /// SHA-256 (hex) of the management token; the token itself is never stored.
+    pub token_hash: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+fn validate_brokers(brokers: Option<&Value>) -> ApiResult<Vec<String>> {
+    let list: Vec<String> = match brokers {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => s.split(',').map(|b| b.trim().to_owned()).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                b.as_str().map(str::to_owned).ok_or_else(|| {
+                    ApiError::invalid(format!("brokers[{i}]"), "a broker is a \"host:port\" string")
+                })
+            })
+            .collect::<ApiResult<_>>()?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "brokers",
+                "a list of \"host:port\" strings, or one comma-separated string",
+            ))
+        }
+    };
+    if list.len() > MAX_BROKERS {
+        return Err(ApiError::invalid("brokers", format!("at most {MAX_BROKERS} brokers")));
+    }
+    for (i, b) in list.iter().enumerate() {
+        let ok = b.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-._[]:".contains(&c))
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !ok {
+            return Err(ApiError::invalid(
+                format!("brokers[{i}]"),
+                format!("{b:?} is not host:port"),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+fn validate_name(name: Option<String>) -> ApiResult<Option<String>> {
+    match name {
+        Some(n) if n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) => Err(
+            ApiError::invalid("name", format!("at most {MAX_NAME_LEN} characters, no control characters")),
+        ),
+        other => Ok(other),
+    }
+}
+
+fn validate_event(source: &Source, event: &str) -> ApiResult<EventName> {
+    let parsed = EventName::parse(event).map_err(|m| ApiError::invalid("event", m))?;
+    if !source.events.contains(&parsed) {
+        let published: Vec<String> = source.events.iter().map(|e| e.to_string()).collect();
+        return Err(ApiError::invalid(
+            "event",
+            format!(
+                "source {} does not publish {parsed}; it publishes {}",
+                source.id,
+                published.join(", ")
+            ),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn validate_filter(spec: Option<FilterSpec>, source: &Source, event: &EventName) -> ApiResult<Option<Filter>> {
+    spec.map(|f| f.validate(source, event)).transpose()
+}
+
+/// What a new trigger needs from outside the request: its id, token hash, the time, and a way to
+/// make a webhook secret.
+pub struct Minted<'a> {
+    /// `trg_…`.
+    pub id: String,
+    /// SHA-256 of the management token.
+    pub token_hash: String,
+    /// RFC 3339.
+    pub now: &'a str,
+    /// Makes a webhook signing secret.
+    pub new_secret: &'a mut dyn FnMut() -> String,
+}
+
+impl NewTrigger {
+    /// Validates the request against its source (which the caller looked up by `self.source`).
+    pub fn validate(self, source: &Source, minted: Minted<'_>) -> ApiResult<Trigger> {
+        let event = validate_event(source, &self.event)?;
+        let feed = self.feed_params()?;
+        let filter = validate_filter(self.filter, source, &event)?;
+        let action = self.action.validate(None, &mut *minted.new_secret)?;
+        Ok(Trigger {
+            id: minted.id,
+            name: validate_name(self.name)?,
+            source: source.id.clone(),
+            chain: source.chain.clone(),
+            topic: event.topic(&source.chain),
+            event,
+            filter,
+            action,
+            feed,
+            status: Status {
+                active: self.active.unwrap_or(true),
+                date_changed: minted.now.to_owned(),
+                reason: None,
+            },
+            token_hash: minted.token_hash,
+            created_at: minted.now.to_owned(),
+        })
+    }
+
+    fn feed_params(&self) -> ApiResult<FeedParams> {
+        let is_json_data = self.is_json_data.unwrap_or(false);
+        let is_binary_value = self.is_binary_value.unwrap_or(false);
+        if is_json_data && is_binary_value {
+            return Err(ApiError::invalid(
+                "isBinaryValue",
+                "isJSONData and isBinaryValue are mutually exclusive: a value is delivered either parsed as JSON or base64-encoded",
+            ));
+        }
+        Ok(FeedParams {
+            brokers: validate_brokers(self.brokers.as_ref())?,
+            is_json_data,
+            is_binary_value,
+            is_binary_key: self.is_binary_key.unwrap_or(false),
+        })
+    }
+
+    /// `PUT`: replaces everything a client chose, keeping id, token, creation time and (for an
+    /// unchanged webhook) the signing secret. The source cannot change.
+    pub fn replace(
+        self,
+        current: &Trigger,
+        source: &Source,
+        now: &str,
+        new_secret: &mut dyn FnMut() -> String,
+    ) -> ApiResult<Trigger> {
+        if self.source != current.source {
+            return Err(ApiError::invalid(
+                "source",
+                "a trigger's source cannot change; create a new trigger for another source",
+            ));
+        }
+        let event = validate_event(source, &self.event)?;
+        let feed = self.feed_params()?;
+        let filter = validate_filter(self.filter, source, &event)?;
+        let action = self.action.validate(Some(&current.action), new_secret)?;
+        let active = self.active.unwrap_or(current.status.active);
+        let mut next = current.clone();
+        next.name = validate_name(self.name)?;
+        next.topic = event.topic(&source.chain);
+        next.event = event;
+        next.filter = filter;
+        next.action = action;
+        next.feed = feed;
+        if active != current.status.active {
+            next.status = Status { active, date_changed: now.to_owned(), reason: None };
+        }
+        Ok(next)
+    }
+}
+
+impl TriggerPatch {
+    /// Applies the patch to a copy of `current`.
+    pub fn apply(
+        self,
+        current: &Trigger,
+        source: &Source,
+        now: &str,
+        new_secret: &mut dyn FnMut() -> String,
+    ) -> ApiResult<Trigger> {
+        let mut next = current.clone();
+        if let Some(filter) = self.filter {
+            next.filter = validate_filter(filter, source, &current.event)?;
+        }
+        if let Some(action) = self.action {
+            next.action = action.validate(Some(&current.action), new_secret)?;
+        }
+        if let Some(name) = self.name {
+            next.name = validate_name(name)?;
+        }
+        if let Some(reason) = &self.reason {
+            if reason.chars().count() > MAX_NAME_LEN {
+                return Err(ApiError::invalid("reason", format!("at most {MAX_NAME_LEN} characters")));
+            }
+        }
+        match self.active {
+            Some(active) => {
+                next.status = Status { active, date_changed: now.to_owned(), reason: self.reason };
+            }
+            None if self.reason.is_some() => {
+                return Err(ApiError::invalid("reason", "a reason goes with `active` (pause or resume)"))
+            }
+            None => {}
+        }
+        Ok(next)
+    }
+}
+
+impl Trigger {
+    /// The trigger as its owner sees it: no token hash, no webhook secret.
+    pub fn view(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("token_hash");
+            obj.insert("action".into(), self.action.view());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::NewSource;
+    use serde_json::json;
+
+    const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+
+    fn source() -> Source {
+        let req: NewSource = serde_json::from_value(json!({
+            "chain": "paseo", "rpc": ["ws://x"], "events": ["Balances.Transfer", "Staking.EraPaid"],
+            "token": {"symbol": "PAS", "decimals": 10}})).expect("shape");
+        req.validate("src_1".into(), "t0").expect("valid").source
+    }
+
+    fn create(body: Value) -> ApiResult<Trigger> {
+        let req: NewTrigger = serde_json::from_value(body).expect("shape");
+        let mut secret = || "whsec_x".to_string();
+        req.validate(&source(), Minted { id: "trg_1".into(), token_hash: "h".into(), now: "t1", new_secret: &mut secret })
+    }
+
+    fn hook() -> Value {
+        json!({"webhook": {"url": "https://hooks.example.com/x"}})
+    }
+
+    #[test]
+    fn creates_with_topic_status_and_feed_defaults() {
+        let t = create(json!({"source": "src_1", "event": "Balances.Transfer",
+                              "filter": {"balance": {"account": BOB, "direction": "in", "min": "1"}},
+                              "action": hook(), "brokers": "a:9092, b:9093"}))
+        .expect("valid");
+        assert_eq!(t.topic.as_str(), "paseo.Balances.Transfer");
+        assert!(t.status.active);
+        assert_eq!(t.feed.brokers, ["a:9092", "b:9093"]);
+        let view = t.view();
+        assert!(view.get("token_hash").is_none());
+        assert_eq!(view["status"]["dateChanged"], "t1");
+        assert_eq!(view["isJSONData"], false);
+        assert!(view["action"]["webhook"].get("secret").is_none());
+    }
+
+    #[test]
+    fn feed_parameters_are_constrained() {
+        let base = |extra: Value| {
+            let mut b = json!({"source": "src_1", "event": "Staking.EraPaid", "action": hook()});
+            for (k, v) in extra.as_object().expect("obj") {
+                b[k] = v.clone();
+            }
+            b
+        };
+        let err = create(base(json!({"isJSONData": true, "isBinaryValue": true}))).expect_err("exclusive");
+        assert_eq!(err.field.as_deref(), Some("isBinaryValue"));
+        assert!(create(base(json!({"isJSONData": true, "isBinaryKey": true}))).is_ok());
+        let err = create(base(json!({"brokers": ["nohost"]}))).expect_err("broker");
+        assert_eq!(err.field.as_deref(), Some("brokers[0]"));
+        let err = create(base(json!({"brokers": 7}))).expect_err("broker type");
+        assert_eq!(err.field.as_deref(), Some("brokers"));
+        let err = create(base(json!({"event": "Balances.Deposit"}))).expect_err("unpublished");
+        assert_eq!(err.field.as_deref(), Some("event"));
+        // Booleans only: a string is a type error, caught by deserialisation.
+        assert!(serde_json::from_value::<NewTrigger>(base(json!({"isJSONData": "true"}))).is_err());
+    }
+
+    #[test]
+    fn patch_pauses_and_replace_keeps_the_secret() {
+        let t = create(json!({"source": "src_1", "event": "Staking.EraPaid", "action": hook()})).expect("valid");
+        let patch: TriggerPatch = serde_json::from_value(json!({"active": false, "reason": "holiday"})).expect("shape");
+        let mut never = || -> String { unreachable!() };
+        let paused = patch.apply(&t, &source(), "t2", &mut never).expect("patch");
+        assert_eq!(paused.status, Status { active: false, date_changed: "t2".into(), reason: Some("holiday".into()) });
+
+        let put: NewTrigger = serde_json::from_value(json!({"source": "src_1", "event": "Balances.Transfer",
+            "action": {"webhook": {"url": "https://elsewhere.example.com"}}})).expect("shape");
+        let replaced = put.replace(&paused, &source(), "t3", &mut never).expect("put");
+        assert!(matches!(&replaced.action, Action::Webhook(h) if h.secret == "whsec_x"));
+        assert_eq!(replaced.topic.as_str(), "paseo.Balances.Transfer");
+        assert!(!replaced.status.active);
+
+        let clear: TriggerPatch = serde_json::from_value(json!({"filter": null})).expect("shape");
+        assert_eq!(clear.filter, Some(None));
+    }
+}

@@ -1,0 +1,114 @@
+//! Support for the end-to-end tests: Aurras' own `spin.toml`, served by the test host from the
+//! compiled components, with fresh state per test and a small JSON client.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use aurras_testhost::{AppOptions, TestHost};
+use serde_json::Value;
+
+/// The operator token the tests run with.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Aurras served by the test host, with its state in a temporary directory.
+pub struct App {
+    host: Option<TestHost>,
+    options: AppOptions,
+    _state: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+/// An answer: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body as JSON.
+    pub body: Value,
+}
+
+impl App {
+    /// Starts the app on a free port.
+    pub async fn start() -> Result<Self> {
+        let wasm = repo_root().join("target/wasm32-wasip2/release/aurras_api.wasm");
+        anyhow::ensure!(wasm.is_file(), "{} is missing: run scripts/build-components first", wasm.display());
+        let state = tempfile::tempdir()?;
+        let mut options = AppOptions::new(repo_root().join("spin.toml"));
+        options.state_dir = Some(state.path().to_owned());
+        options
+            .variables
+            .insert("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+        let host = TestHost::start(&options, "127.0.0.1:0".parse()?).await?;
+        Ok(Self { host: Some(host), options, _state: state, client: reqwest::Client::new() })
+    }
+
+    fn host(&self) -> &TestHost {
+        self.host.as_ref().expect("the host is running")
+    }
+
+    /// Stops the host and starts a new one on the same state (a new port).
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(host) = self.host.take() {
+            host.stop().await?;
+        }
+        self.host = Some(TestHost::start(&self.options, "127.0.0.1:0".parse()?).await?);
+        Ok(())
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.host().url()
+    }
+
+    /// Sends a request; `body` is sent as JSON when given.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<Answer> {
+        let mut req = self
+            .client
+            .request(method.parse().context("method")?, format!("{}{path}", self.url()));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Self::answer(req.send().await?).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn call_raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Result<Answer> {
+        let mut req = self
+            .client
+            .request(method.parse().context("method")?, format!("{}{path}", self.url()))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        Self::answer(req.send().await?).await
+    }
+
+    async fn answer(resp: reqwest::Response) -> Result<Answer> {
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes)))?
+        };
+        Ok(Answer { status, body })
+    }
+
+    /// Stops the host.
+    pub async fn stop(mut self) -> Result<()> {
+        match self.host.take() {
+            Some(host) => host.stop().await,
+            None => Ok(()),
+        }
+    }
+}
