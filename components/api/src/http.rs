@@ -37,7 +37,11 @@ pub fn is_admin_token(token: &str) -> bool {
     let Ok(expected) = spin_sdk::variables::get("admin_token") else {
         return false;
     };
-    !expected.is_empty() && aurras_domain::secrets::token_matches(token, &aurras_domain::secrets::hash_token(&expected))
+    !expected.is_empty()
+        && aurras_domain::secrets::token_matches(
+            token,
+            &aurras_domain::secrets::hash_token(&expected),
+        )
 }
 
 /// The request body, checked against the route: size limit and JSON content type.
@@ -49,7 +53,11 @@ pub fn body(req: &Request, route: &Route) -> ApiResult<Vec<u8>> {
     if body.len() > route.max_body {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
-            format!("the body is {} bytes; this route takes at most {}", body.len(), route.max_body),
+            format!(
+                "the body is {} bytes; this route takes at most {}",
+                body.len(),
+                route.max_body
+            ),
         ));
     }
     let content_type = req
@@ -87,7 +95,12 @@ impl Answer {
 
     /// Bytes with a content type.
     pub fn raw(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
-        Self { status, content_type, body, location: None }
+        Self {
+            status,
+            content_type,
+            body,
+            location: None,
+        }
     }
 
     /// No body.

@@ -35,7 +35,11 @@ fn handle(req: Request) -> Response {
         Ok(answer) => answer.into_response(),
         Err(e) => {
             if e.code == ErrorCode::Internal {
-                eprintln!("{method} {}: {}", req.path(), e.detail.as_deref().unwrap_or(&e.message));
+                eprintln!(
+                    "{method} {}: {}",
+                    req.path(),
+                    e.detail.as_deref().unwrap_or(&e.message)
+                );
             }
             json_response(e.status(), &e.to_json())
         }
@@ -63,7 +67,11 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         return Ok(health());
     }
     if route.operation == Operation::OpenApi {
-        return Ok(Answer::raw(200, "application/json", OPENAPI.as_bytes().to_vec()));
+        return Ok(Answer::raw(
+            200,
+            "application/json",
+            OPENAPI.as_bytes().to_vec(),
+        ));
     }
     let is_admin = check_access(req, route)?;
     let body = http::body(req, route)?;
@@ -76,7 +84,13 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             let sources = registry.list_sources()?;
             let views: Vec<Value> = sources
                 .iter()
-                .map(|s| if is_admin { s.admin_view() } else { s.public_view() })
+                .map(|s| {
+                    if is_admin {
+                        s.admin_view()
+                    } else {
+                        s.public_view()
+                    }
+                })
                 .collect();
             Answer::json(200, json!({ "sources": views }))
         }
@@ -86,11 +100,23 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         }
         Operation::GetSource => {
             let source = registry.source(&param("id"))?;
-            Answer::json(200, if is_admin { source.admin_view() } else { source.public_view() })
+            Answer::json(
+                200,
+                if is_admin {
+                    source.admin_view()
+                } else {
+                    source.public_view()
+                },
+            )
         }
         Operation::PatchSource => {
             let patch = parse_json::<SourcePatch>(&body)?;
-            Answer::json(200, registry.patch_source(&param("id"), &patch, &now())?.admin_view())
+            Answer::json(
+                200,
+                registry
+                    .patch_source(&param("id"), &patch, &now())?
+                    .admin_view(),
+            )
         }
         Operation::DeleteSource => {
             registry.delete_source(&param("id"))?;
@@ -108,14 +134,26 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             }
             Answer::json(201, view).located(format!("/api/triggers/{}", created.trigger.id))
         }
-        Operation::GetTrigger => Answer::json(200, registry.trigger(&param("id"), &token())?.view()),
+        Operation::GetTrigger => {
+            Answer::json(200, registry.trigger(&param("id"), &token())?.view())
+        }
         Operation::ReplaceTrigger => {
             let req = parse_json::<NewTrigger>(&body)?;
-            Answer::json(200, registry.replace_trigger(&param("id"), &token(), req, &now())?.view())
+            Answer::json(
+                200,
+                registry
+                    .replace_trigger(&param("id"), &token(), req, &now())?
+                    .view(),
+            )
         }
         Operation::PatchTrigger => {
             let patch = parse_json::<TriggerPatch>(&body)?;
-            Answer::json(200, registry.patch_trigger(&param("id"), &token(), patch, &now())?.view())
+            Answer::json(
+                200,
+                registry
+                    .patch_trigger(&param("id"), &token(), patch, &now())?
+                    .view(),
+            )
         }
         Operation::DeleteTrigger => {
             registry.delete_trigger(&param("id"), &token())?;
@@ -148,9 +186,13 @@ fn check_access(req: &Request, route: &Route) -> ApiResult<bool> {
 
 fn health() -> Answer {
     let version = env!("CARGO_PKG_VERSION");
-    let probe = WasiStore::open(STORE).and_then(|kv| aurras_domain::kv::KeyValue::get(&kv, "health"));
+    let probe =
+        WasiStore::open(STORE).and_then(|kv| aurras_domain::kv::KeyValue::get(&kv, "health"));
     match probe {
-        Ok(_) => Answer::json(200, json!({"status": "ok", "version": version, "key_value": {"ok": true}})),
+        Ok(_) => Answer::json(
+            200,
+            json!({"status": "ok", "version": version, "key_value": {"ok": true}}),
+        ),
         Err(e) => Answer::json(
             503,
             json!({"status": "degraded", "version": version, "key_value": {"ok": false, "error": e.0}}),
@@ -160,15 +202,25 @@ fn health() -> Answer {
 
 /// `GET /api/topics/{topic}/triggers?account=…`: which triggers an event would reach.
 fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiResult<Answer> {
-    let topic = aurras_domain::names::Topic::parse(topic).map_err(|m| ApiError::invalid("topic", m))?;
+    let topic =
+        aurras_domain::names::Topic::parse(topic).map_err(|m| ApiError::invalid("topic", m))?;
     let mut accounts = Vec::new();
     for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
         if name != "account" {
-            return Err(ApiError::new(ErrorCode::UnknownField, format!("unknown query parameter {name:?}")).at(name));
+            return Err(ApiError::new(
+                ErrorCode::UnknownField,
+                format!("unknown query parameter {name:?}"),
+            )
+            .at(name));
         }
         let id = AccountId::from_hex(value)
             .or_else(|| AccountId::from_ss58(value).ok().map(|(id, _)| id))
-            .ok_or_else(|| ApiError::invalid("account", format!("{value:?} is neither SS58 nor 32-byte hex")))?;
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "account",
+                    format!("{value:?} is neither SS58 nor 32-byte hex"),
+                )
+            })?;
         accounts.push(id.to_hex());
     }
     let triggers = registry.lookup(&topic, &accounts)?;
@@ -176,5 +228,8 @@ fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiRe
         .iter()
         .map(|t| json!({"id": t.id, "active": t.status.active, "filter": t.filter}))
         .collect();
-    Ok(Answer::json(200, json!({"topic": topic, "triggers": found})))
+    Ok(Answer::json(
+        200,
+        json!({"topic": topic, "triggers": found}),
+    ))
 }

@@ -21,7 +21,9 @@ fn err(e: store::Error) -> StoreError {
 impl WasiStore {
     /// Opens the store labelled `label`.
     pub fn open(label: &str) -> Result<Self, StoreError> {
-        store::open(label).map(|bucket| Self { bucket }).map_err(err)
+        store::open(label)
+            .map(|bucket| Self { bucket })
+            .map_err(err)
     }
 }
 
@@ -51,7 +53,12 @@ impl KeyValue for WasiStore {
         self.bucket.delete(key).map_err(err)
     }
 
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         let cas = atomics::Cas::new(&self.bucket, key).map_err(err)?;
         // Reading through the handle also tells Spin which value the swap must still find.
         if cas.current().map_err(err)?.as_deref() != expected {

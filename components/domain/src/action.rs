@@ -27,7 +27,11 @@ pub struct WebPush {
     /// The subscription's keys.
     pub keys: PushKeys,
     /// Browsers include it (usually `null`); kept as given.
-    #[serde(rename = "expirationTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "expirationTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expiration_time: Option<Value>,
 }
 
@@ -80,7 +84,10 @@ fn check_https(raw: &str, field: &str) -> ApiResult<()> {
     let url = url::Url::parse(raw)
         .map_err(|e| ApiError::invalid(field, format!("{raw:?} is not a URL: {e}")))?;
     if url.scheme() != "https" {
-        return Err(ApiError::invalid(field, format!("{raw:?} must be an https:// URL")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{raw:?} must be an https:// URL"),
+        ));
     }
     if url.host_str().is_none() {
         return Err(ApiError::invalid(field, format!("{raw:?} has no host")));
@@ -98,7 +105,7 @@ impl WebPush {
                 "expected base64url of a 65-byte uncompressed P-256 public key (as PushSubscription gives)",
             ));
         }
-        if !decode_b64url(&self.keys.auth).is_some_and(|a| a.len() == 16) {
+        if decode_b64url(&self.keys.auth).is_none_or(|a| a.len() != 16) {
             return Err(ApiError::invalid(
                 "action.web_push.keys.auth",
                 "expected base64url of the 16-byte auth secret (as PushSubscription gives)",
@@ -111,7 +118,11 @@ impl WebPush {
 impl ActionSpec {
     /// Validates the action. `new_secret` makes a webhook signing secret when one is needed;
     /// `keep` is the stored action being replaced, whose secret a changed URL keeps.
-    pub fn validate(self, keep: Option<&Action>, new_secret: impl FnOnce() -> String) -> ApiResult<Action> {
+    pub fn validate(
+        self,
+        keep: Option<&Action>,
+        new_secret: impl FnOnce() -> String,
+    ) -> ApiResult<Action> {
         match self {
             ActionSpec::WebPush(push) => {
                 push.validate()?;
@@ -123,7 +134,10 @@ impl ActionSpec {
                     Some(Action::Webhook(old)) => old.secret.clone(),
                     _ => new_secret(),
                 };
-                Ok(Action::Webhook(Webhook { url: hook.url, secret }))
+                Ok(Action::Webhook(Webhook {
+                    url: hook.url,
+                    secret,
+                }))
             }
         }
     }
@@ -153,7 +167,8 @@ mod tests {
     use serde_json::json;
 
     // RFC 8291 Appendix A's user agent keys.
-    const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const P256DH: &str =
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
     const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
 
     fn spec(v: Value) -> ActionSpec {
@@ -162,10 +177,12 @@ mod tests {
 
     #[test]
     fn accepts_a_browser_subscription() {
-        let a = spec(json!({"web_push": {"endpoint": "https://push.example.net/x", "expirationTime": null,
-                                         "keys": {"p256dh": P256DH, "auth": AUTH}}}))
-            .validate(None, || unreachable!())
-            .expect("valid");
+        let a = spec(
+            json!({"web_push": {"endpoint": "https://push.example.net/x", "expirationTime": null,
+                                         "keys": {"p256dh": P256DH, "auth": AUTH}}}),
+        )
+        .validate(None, || unreachable!())
+        .expect("valid");
         assert_eq!(a.push_endpoint(), Some("https://push.example.net/x"));
     }
 
@@ -175,7 +192,10 @@ mod tests {
             .validate(None, || "whsec_new".into())
             .expect("valid");
         assert!(matches!(&a, Action::Webhook(h) if h.secret == "whsec_new"));
-        assert_eq!(a.view(), json!({"webhook": {"url": "https://hooks.example.com/in"}}));
+        assert_eq!(
+            a.view(),
+            json!({"webhook": {"url": "https://hooks.example.com/in"}})
+        );
         let moved = spec(json!({"webhook": {"url": "https://other.example.com/"}}))
             .validate(Some(&a), || "whsec_other".into())
             .expect("valid");
@@ -185,14 +205,31 @@ mod tests {
     #[test]
     fn rejections_name_the_field() {
         let cases = [
-            (json!({"web_push": {"endpoint": "http://push.example.net", "keys": {"p256dh": P256DH, "auth": AUTH}}}), "action.web_push.endpoint"),
-            (json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": AUTH, "auth": AUTH}}}), "action.web_push.keys.p256dh"),
-            (json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": P256DH, "auth": "x"}}}), "action.web_push.keys.auth"),
-            (json!({"webhook": {"url": "http://hooks.example.com"}}), "action.webhook.url"),
-            (json!({"webhook": {"url": "not a url"}}), "action.webhook.url"),
+            (
+                json!({"web_push": {"endpoint": "http://push.example.net", "keys": {"p256dh": P256DH, "auth": AUTH}}}),
+                "action.web_push.endpoint",
+            ),
+            (
+                json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": AUTH, "auth": AUTH}}}),
+                "action.web_push.keys.p256dh",
+            ),
+            (
+                json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": P256DH, "auth": "x"}}}),
+                "action.web_push.keys.auth",
+            ),
+            (
+                json!({"webhook": {"url": "http://hooks.example.com"}}),
+                "action.webhook.url",
+            ),
+            (
+                json!({"webhook": {"url": "not a url"}}),
+                "action.webhook.url",
+            ),
         ];
         for (v, field) in cases {
-            let err = spec(v.clone()).validate(None, || "s".into()).expect_err(&v.to_string());
+            let err = spec(v.clone())
+                .validate(None, || "s".into())
+                .expect_err(&v.to_string());
             assert_eq!(err.field.as_deref(), Some(field), "{err}");
         }
     }

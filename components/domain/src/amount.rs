@@ -38,7 +38,9 @@ pub fn parse_units(value: &str, decimals: u8) -> Result<u128, AmountError> {
         });
     }
     let too_large = || AmountError::TooLarge(value.to_owned());
-    let scale = 10u128.checked_pow(u32::from(decimals)).ok_or_else(too_large)?;
+    let scale = 10u128
+        .checked_pow(u32::from(decimals))
+        .ok_or_else(too_large)?;
     let whole: u128 = whole.parse().map_err(|_| too_large())?;
     let fraction_units: u128 = if fraction.is_empty() {
         0
@@ -80,9 +82,15 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_amount() {
         for bad in ["", ".5", "1.", "-1", "1e3", " 1", "1,5", "0x10"] {
-            assert!(matches!(parse_units(bad, 10), Err(AmountError::NotDecimal(_))), "{bad:?}");
+            assert!(
+                matches!(parse_units(bad, 10), Err(AmountError::NotDecimal(_))),
+                "{bad:?}"
+            );
         }
-        assert!(matches!(parse_units("0.00000000001", 10), Err(AmountError::TooPrecise { .. })));
+        assert!(matches!(
+            parse_units("0.00000000001", 10),
+            Err(AmountError::TooPrecise { .. })
+        ));
         assert!(matches!(
             parse_units("340282366920938463463374607431768211456", 0),
             Err(AmountError::TooLarge(_))
@@ -91,7 +99,11 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for (units, decimals, text) in [(15_000_000_000u128, 10, "1.5"), (1, 10, "0.0000000001"), (7, 0, "7")] {
+        for (units, decimals, text) in [
+            (15_000_000_000u128, 10, "1.5"),
+            (1, 10, "0.0000000001"),
+            (7, 0, "7"),
+        ] {
             assert_eq!(format_units(units, decimals), text);
             assert_eq!(parse_units(text, decimals), Ok(units));
         }

@@ -58,8 +58,20 @@ pub const MAX_SOURCE_BODY: usize = 16 * 1024 * 1024;
 /// Trigger bodies are small.
 pub const MAX_TRIGGER_BODY: usize = 64 * 1024;
 
-const fn route(method: &'static str, path: &'static str, operation: Operation, access: Access, max_body: usize) -> Route {
-    Route { method, path, operation, access, max_body }
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    operation: Operation,
+    access: Access,
+    max_body: usize,
+) -> Route {
+    Route {
+        method,
+        path,
+        operation,
+        access,
+        max_body,
+    }
 }
 
 use Access::*;
@@ -72,32 +84,88 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/sources", ListSources, PublicOrAdmin, 0),
     route("POST", "/api/sources", CreateSource, Admin, MAX_SOURCE_BODY),
     route("GET", "/api/sources/{id}", GetSource, PublicOrAdmin, 0),
-    route("PATCH", "/api/sources/{id}", PatchSource, Admin, MAX_TRIGGER_BODY),
+    route(
+        "PATCH",
+        "/api/sources/{id}",
+        PatchSource,
+        Admin,
+        MAX_TRIGGER_BODY,
+    ),
     route("DELETE", "/api/sources/{id}", DeleteSource, Admin, 0),
-    route("GET", "/api/sources/{id}/chain-spec", GetChainSpec, Admin, 0),
-    route("GET", "/api/sources/{id}/relay-chain-spec", GetRelayChainSpec, Admin, 0),
-    route("POST", "/api/triggers", CreateTrigger, Public, MAX_TRIGGER_BODY),
+    route(
+        "GET",
+        "/api/sources/{id}/chain-spec",
+        GetChainSpec,
+        Admin,
+        0,
+    ),
+    route(
+        "GET",
+        "/api/sources/{id}/relay-chain-spec",
+        GetRelayChainSpec,
+        Admin,
+        0,
+    ),
+    route(
+        "POST",
+        "/api/triggers",
+        CreateTrigger,
+        Public,
+        MAX_TRIGGER_BODY,
+    ),
     route("GET", "/api/triggers/{id}", GetTrigger, TriggerOwner, 0),
-    route("PUT", "/api/triggers/{id}", ReplaceTrigger, TriggerOwner, MAX_TRIGGER_BODY),
-    route("PATCH", "/api/triggers/{id}", PatchTrigger, TriggerOwner, MAX_TRIGGER_BODY),
-    route("DELETE", "/api/triggers/{id}", DeleteTrigger, TriggerOwner, 0),
-    route("GET", "/api/topics/{topic}/triggers", LookupTriggers, Admin, 0),
+    route(
+        "PUT",
+        "/api/triggers/{id}",
+        ReplaceTrigger,
+        TriggerOwner,
+        MAX_TRIGGER_BODY,
+    ),
+    route(
+        "PATCH",
+        "/api/triggers/{id}",
+        PatchTrigger,
+        TriggerOwner,
+        MAX_TRIGGER_BODY,
+    ),
+    route(
+        "DELETE",
+        "/api/triggers/{id}",
+        DeleteTrigger,
+        TriggerOwner,
+        0,
+    ),
+    route(
+        "GET",
+        "/api/topics/{topic}/triggers",
+        LookupTriggers,
+        Admin,
+        0,
+    ),
 ];
+
+/// A path's parameters: `("id", "trg_…")`.
+pub type PathParams = Vec<(&'static str, String)>;
 
 /// Finds the route for a request: 404 when no path matches, 405 (naming the allowed methods)
 /// when the path exists for other methods. Returns the route and its path parameters.
-pub fn resolve(method: &str, path: &str) -> Result<(&'static Route, Vec<(&'static str, String)>), ApiError> {
+pub fn resolve(method: &str, path: &str) -> Result<(&'static Route, PathParams), ApiError> {
     let actual: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let mut allowed = Vec::new();
     for r in ROUTES {
-        let Some(params) = match_path(r.path, &actual) else { continue };
+        let Some(params) = match_path(r.path, &actual) else {
+            continue;
+        };
         if r.method.eq_ignore_ascii_case(method) {
             return Ok((r, params));
         }
         allowed.push(r.method);
     }
     if allowed.is_empty() {
-        Err(ApiError::new(ErrorCode::NotFound, format!("no route {path}")))
+        Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no route {path}"),
+        ))
     } else {
         Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
@@ -106,7 +174,7 @@ pub fn resolve(method: &str, path: &str) -> Result<(&'static Route, Vec<(&'stati
     }
 }
 
-fn match_path(template: &'static str, actual: &[&str]) -> Option<Vec<(&'static str, String)>> {
+fn match_path(template: &'static str, actual: &[&str]) -> Option<PathParams> {
     let parts: Vec<&'static str> = template.split('/').collect();
     if parts.len() != actual.len() {
         return None;
@@ -132,11 +200,22 @@ mod tests {
         let (r, params) = resolve("GET", "/api/sources/src_1").expect("route");
         assert_eq!(r.operation, GetSource);
         assert_eq!(params, vec![("id", "src_1".to_string())]);
-        assert_eq!(resolve("get", "/api/health/").expect("route").0.operation, Health);
+        assert_eq!(
+            resolve("get", "/api/health/").expect("route").0.operation,
+            Health
+        );
         let e = resolve("PUT", "/api/sources").expect_err("405");
         assert_eq!(e.code, ErrorCode::MethodNotAllowed);
         assert!(e.message.contains("GET, POST"), "{}", e.message);
-        assert_eq!(resolve("GET", "/api/nope").expect_err("404").code, ErrorCode::NotFound);
-        assert_eq!(resolve("GET", "/api/sources//chain-spec").expect_err("empty").code, ErrorCode::NotFound);
+        assert_eq!(
+            resolve("GET", "/api/nope").expect_err("404").code,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            resolve("GET", "/api/sources//chain-spec")
+                .expect_err("empty")
+                .code,
+            ErrorCode::NotFound
+        );
     }
 }

@@ -81,7 +81,10 @@ impl ApiError {
     pub fn internal(detail: impl Into<String>) -> Self {
         Self {
             detail: Some(detail.into()),
-            ..Self::new(ErrorCode::Internal, "internal error; the operator's logs have the details")
+            ..Self::new(
+                ErrorCode::Internal,
+                "internal error; the operator's logs have the details",
+            )
         }
     }
 

@@ -167,7 +167,10 @@ fn validate_balance(
     let account = AccountId::from_ss58_for(&spec.account, source.ss58_prefix).map_err(|e| {
         ApiError::invalid(
             "filter.balance.account",
-            format!("{:?} is not an address on {}: {e}", spec.account, source.chain),
+            format!(
+                "{:?} is not an address on {}: {e}",
+                spec.account, source.chain
+            ),
         )
     })?;
     let side_missing = match spec.direction {
@@ -178,7 +181,10 @@ fn validate_balance(
     if side_missing {
         return Err(ApiError::invalid(
             "filter.balance.direction",
-            format!("{event} has no {:?} side; use another direction", spec.direction),
+            format!(
+                "{event} has no {:?} side; use another direction",
+                spec.direction
+            ),
         ));
     }
     let min_units = match &spec.min {
@@ -190,8 +196,9 @@ fn validate_balance(
                     "the source has no token decimals, so amounts cannot be read; set the source's token first",
                 )
             })?;
-            let units = parse_units(min, token.decimals)
-                .map_err(|e| ApiError::invalid("filter.balance.min", format!("{e} ({})", token.symbol)))?;
+            let units = parse_units(min, token.decimals).map_err(|e| {
+                ApiError::invalid("filter.balance.min", format!("{e} ({})", token.symbol))
+            })?;
             Some(units.to_string())
         }
     };
@@ -204,9 +211,16 @@ fn validate_balance(
     })
 }
 
-fn validate_predicates(predicates: &[Predicate], at: &str, known: Option<&[&str]>) -> ApiResult<()> {
+fn validate_predicates(
+    predicates: &[Predicate],
+    at: &str,
+    known: Option<&[&str]>,
+) -> ApiResult<()> {
     if predicates.is_empty() || predicates.len() > MAX_PREDICATES {
-        return Err(ApiError::invalid(at, format!("give 1 to {MAX_PREDICATES} predicates")));
+        return Err(ApiError::invalid(
+            at,
+            format!("give 1 to {MAX_PREDICATES} predicates"),
+        ));
     }
     for (i, p) in predicates.iter().enumerate() {
         let here = format!("{at}[{i}]");
@@ -225,7 +239,10 @@ fn validate_predicates(predicates: &[Predicate], at: &str, known: Option<&[&str]
             if !fields.contains(&top) {
                 return Err(ApiError::invalid(
                     format!("{here}.field"),
-                    format!("the event has no field {top:?}; its fields are {}", fields.join(", ")),
+                    format!(
+                        "the event has no field {top:?}; its fields are {}",
+                        fields.join(", ")
+                    ),
                 ));
             }
         }
@@ -241,7 +258,10 @@ fn validate_predicates(predicates: &[Predicate], at: &str, known: Option<&[&str]
                 Op::In => format!("a list of 1 to {MAX_IN_VALUES} strings, numbers or booleans"),
                 _ => "an integer, or an integer as a string".to_owned(),
             };
-            return Err(ApiError::invalid(format!("{here}.value"), format!("`{:?}` needs {want}", p.op)));
+            return Err(ApiError::invalid(
+                format!("{here}.value"),
+                format!("`{:?}` needs {want}", p.op),
+            ));
         }
     }
     Ok(())
@@ -337,10 +357,11 @@ impl Predicate {
         let Some(actual) = lookup(fields, &self.field) else {
             return false;
         };
-        let ordered = |want: fn(Ordering) -> bool| match (as_integer(actual), as_integer(&self.value)) {
-            (Some(a), Some(b)) => want(a.cmp(&b)),
-            _ => false,
-        };
+        let ordered =
+            |want: fn(Ordering) -> bool| match (as_integer(actual), as_integer(&self.value)) {
+                (Some(a), Some(b)) => want(a.cmp(&b)),
+                _ => false,
+            };
         match self.op {
             Op::Eq => scalar_eq(actual, &self.value),
             Op::Ne => !scalar_eq(actual, &self.value),
@@ -396,7 +417,10 @@ impl BalanceRule {
         };
         let enough = match &self.min_units {
             None => true,
-            Some(min) => match (fields.get(spec.amount).and_then(as_integer), as_integer(&Value::String(min.clone()))) {
+            Some(min) => match (
+                fields.get(spec.amount).and_then(as_integer),
+                as_integer(&Value::String(min.clone())),
+            ) {
                 (Some(amount), Some(min)) => amount >= min,
                 _ => false,
             },
@@ -418,7 +442,8 @@ mod tests {
     fn source() -> Source {
         let req: NewSource = serde_json::from_value(json!({
             "chain": "paseo", "rpc": ["ws://x"], "events": ["Balances.Transfer"],
-            "token": {"symbol": "PAS", "decimals": 10}})).expect("shape");
+            "token": {"symbol": "PAS", "decimals": 10}}))
+        .expect("shape");
         req.validate("src".into(), "now").expect("valid").source
     }
 
@@ -439,12 +464,16 @@ mod tests {
         let f = spec(json!({"balance": {"account": BOB, "direction": "in", "min": "1.5"}}))
             .validate(&source(), &transfer())
             .expect("valid");
-        let ev = |from: &str, to: &str, amount: &str| fields(json!({"from": from, "to": to, "amount": amount}));
+        let ev = |from: &str, to: &str, amount: &str| {
+            fields(json!({"from": from, "to": to, "amount": amount}))
+        };
         assert!(f.matches(&transfer(), &ev(ALICE, BOB, "15000000000")));
         assert!(!f.matches(&transfer(), &ev(ALICE, BOB, "14999999999")));
         assert!(!f.matches(&transfer(), &ev(BOB, ALICE, "99000000000")));
         // An address with another prefix is the same account.
-        let f_any = spec(json!({"balance": {"account": ALICE}})).validate(&source(), &transfer()).expect("valid");
+        let f_any = spec(json!({"balance": {"account": ALICE}}))
+            .validate(&source(), &transfer())
+            .expect("valid");
         assert!(f_any.matches(&transfer(), &ev(BOB, ALICE_POLKADOT, "1")));
         assert!(f_any.matches(&transfer(), &ev(ALICE, BOB, "1")));
     }
@@ -452,22 +481,40 @@ mod tests {
     #[test]
     fn balance_filter_rejections_name_the_field() {
         let cases = [
-            (json!({"balance": {"account": ALICE_POLKADOT}}), "filter.balance.account"),
-            (json!({"balance": {"account": ALICE, "min": "0.00000000001"}}), "filter.balance.min"),
-            (json!({"balance": {"account": ALICE, "min": "abc"}}), "filter.balance.min"),
+            (
+                json!({"balance": {"account": ALICE_POLKADOT}}),
+                "filter.balance.account",
+            ),
+            (
+                json!({"balance": {"account": ALICE, "min": "0.00000000001"}}),
+                "filter.balance.min",
+            ),
+            (
+                json!({"balance": {"account": ALICE, "min": "abc"}}),
+                "filter.balance.min",
+            ),
         ];
         for (v, field) in cases {
-            let err = spec(v.clone()).validate(&source(), &transfer()).expect_err(&v.to_string());
+            let err = spec(v.clone())
+                .validate(&source(), &transfer())
+                .expect_err(&v.to_string());
             assert_eq!(err.field.as_deref(), Some(field), "{err}");
         }
         let era = EventName::parse("Staking.EraPaid").expect("event");
-        let err = spec(json!({"balance": {"account": ALICE}})).validate(&source(), &era).expect_err("era");
+        let err = spec(json!({"balance": {"account": ALICE}}))
+            .validate(&source(), &era)
+            .expect_err("era");
         assert_eq!(err.field.as_deref(), Some("filter.balance"));
         let mut no_token = source();
         no_token.token = None;
-        let err = spec(json!({"balance": {"account": ALICE, "min": "1"}})).validate(&no_token, &transfer()).expect_err("token");
+        let err = spec(json!({"balance": {"account": ALICE, "min": "1"}}))
+            .validate(&no_token, &transfer())
+            .expect_err("token");
         assert_eq!(err.field.as_deref(), Some("filter.balance.min"));
-        let _ = TokenInfo { symbol: "X".into(), decimals: 0 };
+        let _ = TokenInfo {
+            symbol: "X".into(),
+            decimals: 0,
+        };
     }
 
     #[test]
@@ -476,25 +523,43 @@ mod tests {
             {"field": "amount", "op": "gte", "value": "340282366920938463463374607431768211455"},
             {"field": "from", "op": "eq", "value": ALICE_POLKADOT},
             {"field": "to", "op": "in", "value": [BOB, "someone"]}]}))
-            .validate(&source(), &transfer())
-            .expect("valid");
-        let ev = fields(json!({"from": ALICE, "to": BOB, "amount": "340282366920938463463374607431768211455"}));
+        .validate(&source(), &transfer())
+        .expect("valid");
+        let ev = fields(
+            json!({"from": ALICE, "to": BOB, "amount": "340282366920938463463374607431768211455"}),
+        );
         assert!(f.matches(&transfer(), &ev));
-        let small = fields(json!({"from": ALICE, "to": BOB, "amount": "34028236692093846346337460743176821145"}));
+        let small = fields(
+            json!({"from": ALICE, "to": BOB, "amount": "34028236692093846346337460743176821145"}),
+        );
         assert!(!f.matches(&transfer(), &small));
         let any = spec(json!({"any": [{"field": "amount", "op": "lt", "value": 5}, {"field": "to", "op": "ne", "value": BOB}]}))
             .validate(&source(), &transfer())
             .expect("valid");
-        assert!(any.matches(&transfer(), &fields(json!({"from": ALICE, "to": BOB, "amount": "4"}))));
-        assert!(!any.matches(&transfer(), &fields(json!({"from": ALICE, "to": BOB, "amount": "5"}))));
+        assert!(any.matches(
+            &transfer(),
+            &fields(json!({"from": ALICE, "to": BOB, "amount": "4"}))
+        ));
+        assert!(!any.matches(
+            &transfer(),
+            &fields(json!({"from": ALICE, "to": BOB, "amount": "5"}))
+        ));
     }
 
     #[test]
     fn nested_paths_and_missing_fields() {
-        let p = Predicate { field: "info.weight.ref_time".into(), op: Op::Gt, value: json!(10) };
+        let p = Predicate {
+            field: "info.weight.ref_time".into(),
+            op: Op::Gt,
+            value: json!(10),
+        };
         assert!(p.holds(&fields(json!({"info": {"weight": {"ref_time": "11"}}}))));
         assert!(!p.holds(&fields(json!({"info": {}}))));
-        let neg = Predicate { field: "x".into(), op: Op::Lt, value: json!("-1") };
+        let neg = Predicate {
+            field: "x".into(),
+            op: Op::Lt,
+            value: json!("-1"),
+        };
         assert!(neg.holds(&fields(json!({"x": -2}))));
         assert!(!neg.holds(&fields(json!({"x": "0"}))));
     }
@@ -503,17 +568,35 @@ mod tests {
     fn predicate_rejections_name_the_field() {
         let cases = [
             (json!({"all": []}), "filter.all"),
-            (json!({"all": [{"field": "nope", "op": "eq", "value": 1}]}), "filter.all[0].field"),
-            (json!({"any": [{"field": "amount", "op": "gt", "value": "1.5"}]}), "filter.any[0].value"),
-            (json!({"any": [{"field": "amount", "op": "in", "value": 3}]}), "filter.any[0].value"),
-            (json!({"any": [{"field": "a..b", "op": "eq", "value": 3}]}), "filter.any[0].field"),
+            (
+                json!({"all": [{"field": "nope", "op": "eq", "value": 1}]}),
+                "filter.all[0].field",
+            ),
+            (
+                json!({"any": [{"field": "amount", "op": "gt", "value": "1.5"}]}),
+                "filter.any[0].value",
+            ),
+            (
+                json!({"any": [{"field": "amount", "op": "in", "value": 3}]}),
+                "filter.any[0].value",
+            ),
+            (
+                json!({"any": [{"field": "a..b", "op": "eq", "value": 3}]}),
+                "filter.any[0].field",
+            ),
         ];
         for (v, field) in cases {
-            let err = spec(v.clone()).validate(&source(), &transfer()).expect_err(&v.to_string());
+            let err = spec(v.clone())
+                .validate(&source(), &transfer())
+                .expect_err(&v.to_string());
             assert_eq!(err.field.as_deref(), Some(field), "{err}");
         }
         // Unknown events accept any field name.
         let custom = EventName::parse("Custom.Thing").expect("event");
-        assert!(spec(json!({"all": [{"field": "whatever", "op": "eq", "value": 1}]})).validate(&source(), &custom).is_ok());
+        assert!(
+            spec(json!({"all": [{"field": "whatever", "op": "eq", "value": 1}]}))
+                .validate(&source(), &custom)
+                .is_ok()
+        );
     }
 }

@@ -11,9 +11,13 @@
 //! | `ix/<topic>/acct/<account hex>` | JSON list of trigger ids whose filter names that account |
 //! | `ix/<topic>/any/<shard>` | JSON list of trigger ids for any account, in [`ANY_SHARDS`] shards by id hash |
 //! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
+//! | `claim/<key>` | counter electing the one request that creates `<key>` (see below) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
-//! never lose each other's update. A dispatch lookup for `(topic, accounts)` is one `get-many` over
+//! never lose each other's update. Spin's sqlite backend does not guard a compare-and-swap on a key
+//! that is absent, so the first write of a list or chain claim goes through `claim/<key>`: an
+//! atomic counter that only one request sees go to 1. Lists and claims are never deleted (they are
+//! emptied), so every later change is guarded. A dispatch lookup for `(topic, accounts)` is one `get-many` over
 //! the account lists and the any-account shards, then one `get-many` over the trigger records.
 
 use sha2::{Digest, Sha256};
@@ -71,6 +75,11 @@ pub fn any_index(topic: &Topic, shard: u32) -> String {
 /// Every any-account shard of a topic.
 pub fn any_indexes(topic: &Topic) -> impl Iterator<Item = String> + '_ {
     (0..ANY_SHARDS).map(move |s| any_index(topic, s))
+}
+
+/// `claim/<key>`: the creation election for `key`.
+pub fn creation_claim(key: &str) -> String {
+    format!("claim/{key}")
 }
 
 /// `count/<topic>`.

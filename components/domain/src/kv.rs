@@ -21,7 +21,12 @@ pub trait KeyValue {
     /// Deletes `key` (absent is fine).
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Writes `value` only if `key` still holds `expected` (`None`: absent); whether it wrote.
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError>;
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError>;
     /// Adds `delta` to the counter under `key` atomically; the new value.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 }
@@ -63,7 +68,12 @@ impl KeyValue for MemoryStore {
         Ok(())
     }
 
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         let mut map = self.map();
         if map.get(key).map(Vec::as_slice) != expected {
             return Ok(false);
@@ -103,12 +113,19 @@ pub struct Counting<S> {
 impl<S> Counting<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
-        Self { inner, reads: AtomicU64::new(0), writes: AtomicU64::new(0) }
+        Self {
+            inner,
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
     }
 
     /// (reads, writes) since the last reset.
     pub fn counts(&self) -> (u64, u64) {
-        (self.reads.load(Ordering::Relaxed), self.writes.load(Ordering::Relaxed))
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
     }
 
     /// Zeroes the counters.
@@ -135,7 +152,12 @@ impl<S: KeyValue> KeyValue for Counting<S> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.delete(key)
     }
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StoreError> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.compare_and_swap(key, expected, value)
     }

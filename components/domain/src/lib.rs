@@ -43,7 +43,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        let code = if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        let code = if message.starts_with("unknown field") || message.starts_with("unknown variant")
+        {
             ErrorCode::UnknownField
         } else if message.starts_with("missing field") {
             ErrorCode::MissingField
@@ -80,7 +81,10 @@ mod tests {
     #[test]
     fn json_errors_name_the_path() {
         let e = parse_json::<Outer>(br#"{"inner": {"flag": "yes"}}"#).expect_err("type");
-        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidJson, Some("inner.flag")));
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::InvalidJson, Some("inner.flag"))
+        );
         let e = parse_json::<Outer>(br#"{"inner": {"flag": true, "x": 1}}"#).expect_err("unknown");
         assert_eq!(e.code, ErrorCode::UnknownField);
         assert_eq!(e.field.as_deref(), Some("inner.x"));

@@ -163,7 +163,14 @@ mod tests {
         for bad in ["", "Paseo", "pa seo", "-x", "a.b", &"x".repeat(65)] {
             assert!(ChainName::parse(bad).is_err(), "{bad:?}");
         }
-        for bad in ["Balances", "Balances.", ".Transfer", "Balances.Trans-fer", "Balances.Transfer.x", "1a.B"] {
+        for bad in [
+            "Balances",
+            "Balances.",
+            ".Transfer",
+            "Balances.Trans-fer",
+            "Balances.Transfer.x",
+            "1a.B",
+        ] {
             assert!(EventName::parse(bad).is_err(), "{bad:?}");
         }
         assert!(ChainName::parse("asset-hub-polkadot").is_ok());

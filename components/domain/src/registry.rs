@@ -38,11 +38,13 @@ pub struct Registry<'a, S: KeyValue + ?Sized> {
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("stored value {key} is unreadable: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal(format!("stored value {key} is unreadable: {e}")))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| ApiError::internal(format!("cannot encode a record: {e}")))
+    serde_json::to_vec(value)
+        .map_err(|e| ApiError::internal(format!("cannot encode a record: {e}")))
 }
 
 fn index_key(t: &Trigger) -> String {
@@ -63,22 +65,85 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// Adds or removes `id` in the id list under `key`, retrying lost compare-and-swap races.
+    /// Lists are never deleted (an emptied list stays as `[]`), so after its creation every
+    /// change to a list is a compare-and-swap on an existing value.
     fn update_list(&self, key: &str, id: &str, add: bool) -> ApiResult<()> {
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        for attempt in 0..MAX_CAS_ATTEMPTS {
             let current = self.kv.get(key)?;
             let mut ids: BTreeSet<String> = match &current {
                 Some(bytes) => decode(key, bytes)?,
                 None => BTreeSet::new(),
             };
-            let changed = if add { ids.insert(id.to_owned()) } else { ids.remove(id) };
+            let changed = if add {
+                ids.insert(id.to_owned())
+            } else {
+                ids.remove(id)
+            };
             if !changed {
                 return Ok(());
             }
-            if self.kv.compare_and_swap(key, current.as_deref(), &encode(&ids)?)? {
+            let written = match &current {
+                Some(old) => self.kv.compare_and_swap(key, Some(old), &encode(&ids)?)?,
+                None => self.create(key, &encode(&ids)?, attempt)?,
+            };
+            if written {
                 return Ok(());
             }
         }
-        Err(ApiError::new(ErrorCode::Busy, "too many concurrent changes; retry"))
+        Err(ApiError::new(
+            ErrorCode::Busy,
+            "too many concurrent changes; retry",
+        ))
+    }
+
+    /// Writes a key that does not exist yet; whether this request wrote it.
+    ///
+    /// Spin's sqlite backend does not compare-check a swap whose handle saw no value, so two
+    /// requests creating one key could both "win". An atomic counter elects the one request that
+    /// may create the key; the others re-read and compare-and-swap on what it wrote. Past half the
+    /// attempts (the elected request died before writing), fall back to the plain swap.
+    fn create(&self, key: &str, value: &[u8], attempt: usize) -> ApiResult<bool> {
+        if attempt >= MAX_CAS_ATTEMPTS / 2 {
+            return Ok(self.kv.compare_and_swap(key, None, value)?);
+        }
+        if self.kv.increment(&keys::creation_claim(key), 1)? != 1 {
+            return Ok(false);
+        }
+        self.kv.set(key, value)?;
+        Ok(true)
+    }
+
+    /// Makes `source` the owner of its chain name. A name whose owner was deleted (an empty
+    /// claim) or never finished being created (a crash mid-create) is taken over.
+    fn claim_chain(&self, source: &Source) -> ApiResult<()> {
+        let key = keys::chain(source.chain.as_str());
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            let written = match self.kv.get(&key)? {
+                None => self.create(&key, source.id.as_bytes(), attempt)?,
+                Some(owner) => {
+                    let owner_id = String::from_utf8_lossy(&owner).into_owned();
+                    if !owner_id.is_empty() && self.kv.get(&keys::source(&owner_id))?.is_some() {
+                        return Err(ApiError::new(
+                            ErrorCode::Conflict,
+                            format!(
+                                "chain {} is already registered as source {owner_id}",
+                                source.chain
+                            ),
+                        )
+                        .at("chain"));
+                    }
+                    self.kv
+                        .compare_and_swap(&key, Some(&owner), source.id.as_bytes())?
+                }
+            };
+            if written {
+                return Ok(());
+            }
+        }
+        Err(ApiError::new(
+            ErrorCode::Busy,
+            "too many concurrent registrations; retry",
+        ))
     }
 
     fn topic_counts(&self, topics: &[Topic]) -> ApiResult<Vec<(Topic, i64)>> {
@@ -87,7 +152,12 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         topics
             .iter()
             .zip(values)
-            .map(|(t, v)| Ok((t.clone(), v.map(|b| decode_counter(&b)).transpose()?.unwrap_or(0))))
+            .map(|(t, v)| {
+                Ok((
+                    t.clone(),
+                    v.map(|b| decode_counter(&b)).transpose()?.unwrap_or(0),
+                ))
+            })
             .collect()
     }
 
@@ -103,7 +173,10 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         }
         Err(ApiError::new(
             ErrorCode::Conflict,
-            format!("triggers still watch {}; delete them before {what}", watched.join(", ")),
+            format!(
+                "triggers still watch {}; delete them before {what}",
+                watched.join(", ")
+            ),
         )
         .at(field))
     }
@@ -114,35 +187,14 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     pub fn create_source(&self, req: NewSource, now: &str) -> ApiResult<Source> {
         let validated = req.validate(secrets::new_id("src"), now)?;
         let source = validated.source;
-        let chain_key = keys::chain(source.chain.as_str());
         // Claim the chain name first, so two registrations of one chain cannot both succeed.
-        // A claim left by a source that no longer exists (a crash mid-create) is taken over.
-        let claimed = match self.kv.get(&chain_key)? {
-            None => self.kv.compare_and_swap(&chain_key, None, source.id.as_bytes())?,
-            Some(owner) => {
-                let owner_id = String::from_utf8_lossy(&owner).into_owned();
-                if self.kv.get(&keys::source(&owner_id))?.is_some() {
-                    return Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        format!("chain {} is already registered as source {owner_id}", source.chain),
-                    )
-                    .at("chain"));
-                }
-                self.kv.compare_and_swap(&chain_key, Some(&owner), source.id.as_bytes())?
-            }
-        };
-        if !claimed {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!("chain {} was registered by a concurrent request", source.chain),
-            )
-            .at("chain"));
-        }
+        self.claim_chain(&source)?;
         if let Some(spec) = &validated.chain_spec {
             self.kv.set(&keys::chain_spec(&source.id), &encode(spec)?)?;
         }
         if let Some(spec) = &validated.relay_chain_spec {
-            self.kv.set(&keys::relay_chain_spec(&source.id), &encode(spec)?)?;
+            self.kv
+                .set(&keys::relay_chain_spec(&source.id), &encode(spec)?)?;
         }
         self.kv.set(&keys::source(&source.id), &encode(&source)?)?;
         self.update_list(keys::SOURCES, &source.id, true)?;
@@ -162,14 +214,20 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
 
     /// One source.
     pub fn source(&self, id: &str) -> ApiResult<Source> {
-        self.read(&keys::source(id))?.ok_or_else(|| ApiError::not_found("source"))
+        self.read(&keys::source(id))?
+            .ok_or_else(|| ApiError::not_found("source"))
     }
 
     /// A source's chain spec (`relay: true` for its relay chain's).
     pub fn chain_spec(&self, id: &str, relay: bool) -> ApiResult<Value> {
         self.source(id)?;
-        let key = if relay { keys::relay_chain_spec(id) } else { keys::chain_spec(id) };
-        self.read(&key)?.ok_or_else(|| ApiError::not_found("chain spec"))
+        let key = if relay {
+            keys::relay_chain_spec(id)
+        } else {
+            keys::chain_spec(id)
+        };
+        self.read(&key)?
+            .ok_or_else(|| ApiError::not_found("chain spec"))
     }
 
     /// Changes a source's events, RPC URLs or token. Events that triggers watch cannot be removed.
@@ -189,16 +247,20 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     /// Deletes a source no trigger watches.
     pub fn delete_source(&self, id: &str) -> ApiResult<()> {
         let source = self.source(id)?;
-        let topics = source.events.iter().map(|e| e.topic(&source.chain)).collect();
+        let topics = source
+            .events
+            .iter()
+            .map(|e| e.topic(&source.chain))
+            .collect();
         self.refuse_watched(topics, "deleting the source", "id")?;
         self.update_list(keys::SOURCES, id, false)?;
         self.kv.delete(&keys::source(id))?;
         self.kv.delete(&keys::chain_spec(id))?;
         self.kv.delete(&keys::relay_chain_spec(id))?;
+        // Release the name by emptying the claim (not deleting it: see `create`).
         let chain_key = keys::chain(source.chain.as_str());
-        if self.kv.get(&chain_key)?.as_deref() == Some(id.as_bytes()) {
-            self.kv.delete(&chain_key)?;
-        }
+        self.kv
+            .compare_and_swap(&chain_key, Some(id.as_bytes()), b"")?;
         Ok(())
     }
 
@@ -222,7 +284,8 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         )?;
         // The record goes first: an index entry without a record is skipped by lookups, while a
         // record without its index entry would silently never fire.
-        self.kv.set(&keys::trigger(&trigger.id), &encode(&trigger)?)?;
+        self.kv
+            .set(&keys::trigger(&trigger.id), &encode(&trigger)?)?;
         self.update_list(&index_key(&trigger), &trigger.id, true)?;
         self.kv.increment(&keys::topic_count(&trigger.topic), 1)?;
         Ok(CreatedTrigger { trigger, token })
@@ -253,7 +316,13 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// `PUT`: replaces the trigger's filter, action, event, name and feed parameters.
-    pub fn replace_trigger(&self, id: &str, token: &str, req: NewTrigger, now: &str) -> ApiResult<Trigger> {
+    pub fn replace_trigger(
+        &self,
+        id: &str,
+        token: &str,
+        req: NewTrigger,
+        now: &str,
+    ) -> ApiResult<Trigger> {
         let current = self.trigger(id, token)?;
         let source = self.source(&current.source)?;
         let mut new_secret = secrets::new_webhook_secret;
@@ -263,7 +332,13 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// `PATCH`: changes what the patch names.
-    pub fn patch_trigger(&self, id: &str, token: &str, patch: TriggerPatch, now: &str) -> ApiResult<Trigger> {
+    pub fn patch_trigger(
+        &self,
+        id: &str,
+        token: &str,
+        patch: TriggerPatch,
+        now: &str,
+    ) -> ApiResult<Trigger> {
         let current = self.trigger(id, token)?;
         let source = self.source(&current.source)?;
         let mut new_secret = secrets::new_webhook_secret;
@@ -319,6 +394,7 @@ mod tests {
     use serde_json::json;
 
     const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+    const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
     const BOB_HEX: &str = "0x8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48";
 
     fn source(reg: &Registry<'_, impl KeyValue>) -> Source {
@@ -334,7 +410,8 @@ mod tests {
         if !filter.is_null() {
             body["filter"] = filter;
         }
-        reg.create_trigger(serde_json::from_value(body).expect("shape"), "t1").expect("trigger")
+        reg.create_trigger(serde_json::from_value(body).expect("shape"), "t1")
+            .expect("trigger")
     }
 
     #[test]
@@ -344,8 +421,15 @@ mod tests {
         let src = source(&reg);
         let mine = trigger(&reg, &src, json!({"balance": {"account": BOB}}));
         let everyone = trigger(&reg, &src, Value::Null);
-        let topic = crate::names::EventName::parse("Balances.Transfer").expect("e").topic(&src.chain);
-        let found: Vec<String> = reg.lookup(&topic, &[BOB_HEX.into()]).expect("lookup").into_iter().map(|t| t.id).collect();
+        let topic = crate::names::EventName::parse("Balances.Transfer")
+            .expect("e")
+            .topic(&src.chain);
+        let found: Vec<String> = reg
+            .lookup(&topic, &[BOB_HEX.into()])
+            .expect("lookup")
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
         assert!(found.contains(&mine.trigger.id) && found.contains(&everyone.trigger.id));
         let others = reg.lookup(&topic, &["0x00".into()]).expect("lookup");
         assert_eq!(others.len(), 1);
@@ -359,15 +443,37 @@ mod tests {
         let src = source(&reg);
         let created = trigger(&reg, &src, json!({"balance": {"account": BOB}}));
         let id = &created.trigger.id;
-        assert_eq!(reg.trigger(id, "atk_wrong").expect_err("wrong").code, ErrorCode::NotFound);
-        assert_eq!(reg.trigger("trg_nope", &created.token).expect_err("absent").code, ErrorCode::NotFound);
+        assert_eq!(
+            reg.trigger(id, "atk_wrong").expect_err("wrong").code,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            reg.trigger("trg_nope", &created.token)
+                .expect_err("absent")
+                .code,
+            ErrorCode::NotFound
+        );
         // Triggers pin their source's events.
         let err = reg.delete_source(&src.id).expect_err("watched");
         assert_eq!(err.code, ErrorCode::Conflict);
         reg.delete_trigger(id, &created.token).expect("delete");
         reg.delete_source(&src.id).expect("delete source");
-        let left: Vec<String> = kv.keys().into_iter().filter(|k| !k.starts_with("ix/") && !k.starts_with("count/")).collect();
-        assert_eq!(left, ["sources"]);
+        let records: Vec<String> = kv
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("source/") || k.starts_with("trigger/"))
+            .collect();
+        assert!(records.is_empty(), "{records:?}");
+        let topic = &created.trigger.topic;
+        assert!(reg
+            .index_ids(&keys::account_index(topic, BOB_HEX))
+            .expect("ix")
+            .is_empty());
+        assert_eq!(
+            kv.get("chain/paseo").expect("claim"),
+            Some(Vec::new()),
+            "the chain name is released"
+        );
     }
 
     #[test]
@@ -375,9 +481,68 @@ mod tests {
         let kv = MemoryStore::default();
         let reg = Registry::new(&kv);
         source(&reg);
-        let req = serde_json::from_value(json!({"chain": "paseo", "rpc": ["ws://x"], "events": ["A.B"]})).expect("shape");
+        let req =
+            serde_json::from_value(json!({"chain": "paseo", "rpc": ["ws://x"], "events": ["A.B"]}))
+                .expect("shape");
         let err = reg.create_source(req, "t").expect_err("dup");
-        assert_eq!((err.code, err.field.as_deref()), (ErrorCode::Conflict, Some("chain")));
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            (ErrorCode::Conflict, Some("chain"))
+        );
+    }
+
+    /// A store whose compare-and-swap does not guard absent keys, like Spin's sqlite backend.
+    struct LaxStore(MemoryStore);
+
+    impl KeyValue for LaxStore {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.get(key)
+        }
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+            self.0.get_many(keys)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.0.delete(key)
+        }
+        fn compare_and_swap(
+            &self,
+            key: &str,
+            expected: Option<&[u8]>,
+            value: &[u8],
+        ) -> Result<bool, StoreError> {
+            match expected {
+                None => self.0.set(key, value).map(|()| true),
+                Some(_) => self.0.compare_and_swap(key, expected, value),
+            }
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.0.increment(key, delta)
+        }
+    }
+
+    #[test]
+    fn only_one_request_creates_a_fresh_key_even_on_a_lax_store() {
+        let kv = LaxStore(MemoryStore::default());
+        let reg = Registry::new(&kv);
+        // Another request was elected to create the key and is about to write it.
+        kv.increment(&keys::creation_claim("ix/k"), 1)
+            .expect("claim");
+        kv.set("ix/k", br#"["trg_other"]"#).expect("set");
+        reg.update_list("ix/k", "trg_mine", true).expect("update");
+        let ids = reg.index_ids("ix/k").expect("ids");
+        assert_eq!(
+            ids.into_iter().collect::<Vec<_>>(),
+            ["trg_mine", "trg_other"]
+        );
+        // An elected creator that never wrote does not block others for ever.
+        kv.increment(&keys::creation_claim("ix/dead"), 1)
+            .expect("claim");
+        reg.update_list("ix/dead", "trg_mine", true)
+            .expect("fallback");
+        assert!(reg.index_ids("ix/dead").expect("ids").contains("trg_mine"));
     }
 
     #[test]
@@ -388,10 +553,17 @@ mod tests {
         let created = trigger(&reg, &src, json!({"balance": {"account": BOB}}));
         let topic = created.trigger.topic.clone();
         let patch = serde_json::from_value(json!({"filter": null})).expect("shape");
-        reg.patch_trigger(&created.trigger.id, &created.token, patch, "t2").expect("patch");
-        assert!(reg.index_ids(&keys::account_index(&topic, BOB_HEX)).expect("ix").is_empty());
+        reg.patch_trigger(&created.trigger.id, &created.token, patch, "t2")
+            .expect("patch");
+        assert!(reg
+            .index_ids(&keys::account_index(&topic, BOB_HEX))
+            .expect("ix")
+            .is_empty());
         let shard = keys::any_index(&topic, keys::any_shard(&created.trigger.id));
-        assert!(reg.index_ids(&shard).expect("ix").contains(&created.trigger.id));
+        assert!(reg
+            .index_ids(&shard)
+            .expect("ix")
+            .contains(&created.trigger.id));
     }
 
     #[test]
@@ -404,10 +576,28 @@ mod tests {
         }
         kv.reset();
         trigger(&reg, &src, json!({"balance": {"account": BOB}}));
-        assert_eq!(kv.counts(), (2, 3), "create: read source + index; write record, index, count");
+        assert_eq!(
+            kv.counts(),
+            (2, 3),
+            "create: read source + index; write record, index, count"
+        );
+        kv.reset();
+        trigger(&reg, &src, json!({"balance": {"account": ALICE}}));
+        assert_eq!(
+            kv.counts(),
+            (2, 4),
+            "a fresh index key also takes its creation claim"
+        );
         kv.reset();
         let topic = src.topics()["Balances.Transfer"].clone();
-        assert_eq!(reg.lookup(&topic, &[BOB_HEX.into()]).expect("lookup").len(), 51);
-        assert_eq!(kv.counts(), (2, 0), "lookup: one get-many of indexes, one of records");
+        assert_eq!(
+            reg.lookup(&topic, &[BOB_HEX.into()]).expect("lookup").len(),
+            51
+        );
+        assert_eq!(
+            kv.counts(),
+            (2, 0),
+            "lookup: one get-many of indexes, one of records"
+        );
     }
 }

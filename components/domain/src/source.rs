@@ -38,7 +38,10 @@ impl TokenInfo {
         if self.decimals > 38 {
             return Err(ApiError::invalid(
                 "token.decimals",
-                format!("{} decimals cannot be counted in 128 bits; at most 38", self.decimals),
+                format!(
+                    "{} decimals cannot be counted in 128 bits; at most 38",
+                    self.decimals
+                ),
             ));
         }
         Ok(())
@@ -126,7 +129,10 @@ impl NewSource {
         let chain = ChainName::parse(&self.chain).map_err(|m| ApiError::invalid("chain", m))?;
         let events = parse_events(&self.events, "events")?;
         if events.is_empty() {
-            return Err(ApiError::invalid("events", "list at least one Pallet.Event to publish"));
+            return Err(ApiError::invalid(
+                "events",
+                "list at least one Pallet.Event to publish",
+            ));
         }
         match (&self.chain_spec, self.rpc.is_empty()) {
             (Some(_), false) => {
@@ -177,7 +183,10 @@ impl NewSource {
             .or_else(|| properties.as_ref().and_then(|p| p.ss58_prefix))
             .unwrap_or(DEFAULT_SS58_PREFIX);
         if ss58_prefix > 16_383 {
-            return Err(ApiError::invalid("ss58_prefix", "SS58 prefixes run from 0 to 16383"));
+            return Err(ApiError::invalid(
+                "ss58_prefix",
+                "SS58 prefixes run from 0 to 16383",
+            ));
         }
         Ok(ValidatedSource {
             source: Source {
@@ -205,7 +214,8 @@ impl SourcePatch {
         if let Some(events) = &self.events {
             next.events = parse_events(events, "events")?;
         }
-        next.events.extend(parse_events(&self.add_events, "add_events")?);
+        next.events
+            .extend(parse_events(&self.add_events, "add_events")?);
         for (i, name) in self.remove_events.iter().enumerate() {
             let event = EventName::parse(name)
                 .map_err(|m| ApiError::invalid(format!("remove_events[{i}]"), m))?;
@@ -223,14 +233,23 @@ impl SourcePatch {
             ));
         }
         if next.events.len() > MAX_EVENTS {
-            return Err(ApiError::invalid("events", format!("at most {MAX_EVENTS} events")));
+            return Err(ApiError::invalid(
+                "events",
+                format!("at most {MAX_EVENTS} events"),
+            ));
         }
         if let Some(rpc) = &self.rpc {
             if source.light_client {
-                return Err(ApiError::invalid("rpc", "this source uses the light client"));
+                return Err(ApiError::invalid(
+                    "rpc",
+                    "this source uses the light client",
+                ));
             }
             if rpc.is_empty() {
-                return Err(ApiError::invalid("rpc", "list at least one ws:// or wss:// URL"));
+                return Err(ApiError::invalid(
+                    "rpc",
+                    "list at least one ws:// or wss:// URL",
+                ));
             }
             validate_rpc(rpc)?;
             next.rpc = rpc.clone();
@@ -279,18 +298,26 @@ impl Source {
 
 fn parse_events(names: &[String], field: &str) -> ApiResult<BTreeSet<EventName>> {
     if names.len() > MAX_EVENTS {
-        return Err(ApiError::invalid(field, format!("at most {MAX_EVENTS} events")));
+        return Err(ApiError::invalid(
+            field,
+            format!("at most {MAX_EVENTS} events"),
+        ));
     }
     names
         .iter()
         .enumerate()
-        .map(|(i, n)| EventName::parse(n).map_err(|m| ApiError::invalid(format!("{field}[{i}]"), m)))
+        .map(|(i, n)| {
+            EventName::parse(n).map_err(|m| ApiError::invalid(format!("{field}[{i}]"), m))
+        })
         .collect()
 }
 
 fn validate_rpc(urls: &[String]) -> ApiResult<()> {
     if urls.len() > MAX_RPC_URLS {
-        return Err(ApiError::invalid("rpc", format!("at most {MAX_RPC_URLS} URLs")));
+        return Err(ApiError::invalid(
+            "rpc",
+            format!("at most {MAX_RPC_URLS} URLs"),
+        ));
     }
     for (i, raw) in urls.iter().enumerate() {
         let field = format!("rpc[{i}]");
@@ -369,7 +396,10 @@ mod tests {
                            "token": {"symbol": "PAS", "decimals": 10}}))
         .expect("valid");
         let topics = v.source.topics();
-        assert_eq!(topics["Balances.Transfer"].as_str(), "paseo.Balances.Transfer");
+        assert_eq!(
+            topics["Balances.Transfer"].as_str(),
+            "paseo.Balances.Transfer"
+        );
         assert_eq!(topics["Staking.EraPaid"].as_str(), "paseo.Staking.EraPaid");
         assert_eq!(v.source.ss58_prefix, 42);
         assert!(v.source.public_view().get("rpc").is_none());
@@ -383,21 +413,48 @@ mod tests {
         let v = new(json!({"chain": "paseo", "chain_spec": spec, "events": ["Balances.Transfer"]}))
             .expect("valid");
         assert_eq!(v.source.ss58_prefix, 0);
-        assert_eq!(v.source.token, Some(TokenInfo { symbol: "PAS".into(), decimals: 10 }));
+        assert_eq!(
+            v.source.token,
+            Some(TokenInfo {
+                symbol: "PAS".into(),
+                decimals: 10
+            })
+        );
         assert!(v.source.light_client);
     }
 
     #[test]
     fn every_bad_field_is_named() {
         let cases = [
-            (json!({"chain": "Paseo", "rpc": ["ws://a"], "events": ["A.B"]}), "chain"),
-            (json!({"chain": "p", "rpc": ["http://a"], "events": ["A.B"]}), "rpc[0]"),
+            (
+                json!({"chain": "Paseo", "rpc": ["ws://a"], "events": ["A.B"]}),
+                "chain",
+            ),
+            (
+                json!({"chain": "p", "rpc": ["http://a"], "events": ["A.B"]}),
+                "rpc[0]",
+            ),
             (json!({"chain": "p", "events": ["A.B"]}), "rpc"),
-            (json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B", "nope"]}), "events[1]"),
-            (json!({"chain": "p", "rpc": ["ws://a"], "events": []}), "events"),
-            (json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B"], "token": {"symbol": "", "decimals": 1}}), "token.symbol"),
-            (json!({"chain": "p", "chain_spec": {"name": "x", "id": "x"}, "events": ["A.B"]}), "chain_spec.genesis"),
-            (json!({"chain": "p", "chain_spec": {"name": "x", "id": "x", "genesis": {}, "relay_chain": "polkadot"}, "events": ["A.B"]}), "relay_chain_spec"),
+            (
+                json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B", "nope"]}),
+                "events[1]",
+            ),
+            (
+                json!({"chain": "p", "rpc": ["ws://a"], "events": []}),
+                "events",
+            ),
+            (
+                json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B"], "token": {"symbol": "", "decimals": 1}}),
+                "token.symbol",
+            ),
+            (
+                json!({"chain": "p", "chain_spec": {"name": "x", "id": "x"}, "events": ["A.B"]}),
+                "chain_spec.genesis",
+            ),
+            (
+                json!({"chain": "p", "chain_spec": {"name": "x", "id": "x", "genesis": {}, "relay_chain": "polkadot"}, "events": ["A.B"]}),
+                "relay_chain_spec",
+            ),
         ];
         for (body, field) in cases {
             let err = new(body.clone()).expect_err(&body.to_string());
@@ -407,7 +464,8 @@ mod tests {
 
     #[test]
     fn patches_add_and_remove_events() {
-        let v = new(json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B", "C.D"]})).expect("valid");
+        let v =
+            new(json!({"chain": "p", "rpc": ["ws://a"], "events": ["A.B", "C.D"]})).expect("valid");
         let patch = SourcePatch {
             add_events: vec!["E.F".into()],
             remove_events: vec!["A.B".into()],
@@ -416,7 +474,16 @@ mod tests {
         let next = patch.apply(&v.source, "later").expect("patch");
         let names: Vec<String> = next.events.iter().map(|e| e.to_string()).collect();
         assert_eq!(names, ["C.D", "E.F"]);
-        let bad = SourcePatch { remove_events: vec!["X.Y".into()], ..Default::default() };
-        assert_eq!(bad.apply(&v.source, "t").expect_err("absent").field.as_deref(), Some("remove_events[0]"));
+        let bad = SourcePatch {
+            remove_events: vec!["X.Y".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.apply(&v.source, "t")
+                .expect_err("absent")
+                .field
+                .as_deref(),
+            Some("remove_events[0]")
+        );
     }
 }

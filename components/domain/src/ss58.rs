@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(AccountId::from_ss58(&typo), Err(Ss58Error::BadChecksum));
         assert_eq!(
             AccountId::from_ss58_for(ALICE_0, 42),
-            Err(Ss58Error::WrongPrefix { expected: 42, found: 0 })
+            Err(Ss58Error::WrongPrefix {
+                expected: 42,
+                found: 0
+            })
         );
         assert_eq!(AccountId::from_ss58("0OIl"), Err(Ss58Error::NotBase58));
         assert_eq!(AccountId::from_ss58("5Grw"), Err(Ss58Error::BadLength));

@@ -141,7 +141,10 @@ fn validate_brokers(brokers: Option<&Value>) -> ApiResult<Vec<String>> {
             .enumerate()
             .map(|(i, b)| {
                 b.as_str().map(str::to_owned).ok_or_else(|| {
-                    ApiError::invalid(format!("brokers[{i}]"), "a broker is a \"host:port\" string")
+                    ApiError::invalid(
+                        format!("brokers[{i}]"),
+                        "a broker is a \"host:port\" string",
+                    )
                 })
             })
             .collect::<ApiResult<_>>()?,
@@ -153,7 +156,10 @@ fn validate_brokers(brokers: Option<&Value>) -> ApiResult<Vec<String>> {
         }
     };
     if list.len() > MAX_BROKERS {
-        return Err(ApiError::invalid("brokers", format!("at most {MAX_BROKERS} brokers")));
+        return Err(ApiError::invalid(
+            "brokers",
+            format!("at most {MAX_BROKERS} brokers"),
+        ));
     }
     for (i, b) in list.iter().enumerate() {
         let ok = b.rsplit_once(':').is_some_and(|(host, port)| {
@@ -175,9 +181,12 @@ fn validate_brokers(brokers: Option<&Value>) -> ApiResult<Vec<String>> {
 
 fn validate_name(name: Option<String>) -> ApiResult<Option<String>> {
     match name {
-        Some(n) if n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) => Err(
-            ApiError::invalid("name", format!("at most {MAX_NAME_LEN} characters, no control characters")),
-        ),
+        Some(n) if n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) => {
+            Err(ApiError::invalid(
+                "name",
+                format!("at most {MAX_NAME_LEN} characters, no control characters"),
+            ))
+        }
         other => Ok(other),
     }
 }
@@ -198,7 +207,11 @@ fn validate_event(source: &Source, event: &str) -> ApiResult<EventName> {
     Ok(parsed)
 }
 
-fn validate_filter(spec: Option<FilterSpec>, source: &Source, event: &EventName) -> ApiResult<Option<Filter>> {
+fn validate_filter(
+    spec: Option<FilterSpec>,
+    source: &Source,
+    event: &EventName,
+) -> ApiResult<Option<Filter>> {
     spec.map(|f| f.validate(source, event)).transpose()
 }
 
@@ -287,7 +300,11 @@ impl NewTrigger {
         next.action = action;
         next.feed = feed;
         if active != current.status.active {
-            next.status = Status { active, date_changed: now.to_owned(), reason: None };
+            next.status = Status {
+                active,
+                date_changed: now.to_owned(),
+                reason: None,
+            };
         }
         Ok(next)
     }
@@ -314,15 +331,25 @@ impl TriggerPatch {
         }
         if let Some(reason) = &self.reason {
             if reason.chars().count() > MAX_NAME_LEN {
-                return Err(ApiError::invalid("reason", format!("at most {MAX_NAME_LEN} characters")));
+                return Err(ApiError::invalid(
+                    "reason",
+                    format!("at most {MAX_NAME_LEN} characters"),
+                ));
             }
         }
         match self.active {
             Some(active) => {
-                next.status = Status { active, date_changed: now.to_owned(), reason: self.reason };
+                next.status = Status {
+                    active,
+                    date_changed: now.to_owned(),
+                    reason: self.reason,
+                };
             }
             None if self.reason.is_some() => {
-                return Err(ApiError::invalid("reason", "a reason goes with `active` (pause or resume)"))
+                return Err(ApiError::invalid(
+                    "reason",
+                    "a reason goes with `active` (pause or resume)",
+                ))
             }
             None => {}
         }
@@ -353,14 +380,23 @@ mod tests {
     fn source() -> Source {
         let req: NewSource = serde_json::from_value(json!({
             "chain": "paseo", "rpc": ["ws://x"], "events": ["Balances.Transfer", "Staking.EraPaid"],
-            "token": {"symbol": "PAS", "decimals": 10}})).expect("shape");
+            "token": {"symbol": "PAS", "decimals": 10}}))
+        .expect("shape");
         req.validate("src_1".into(), "t0").expect("valid").source
     }
 
     fn create(body: Value) -> ApiResult<Trigger> {
         let req: NewTrigger = serde_json::from_value(body).expect("shape");
         let mut secret = || "whsec_x".to_string();
-        req.validate(&source(), Minted { id: "trg_1".into(), token_hash: "h".into(), now: "t1", new_secret: &mut secret })
+        req.validate(
+            &source(),
+            Minted {
+                id: "trg_1".into(),
+                token_hash: "h".into(),
+                now: "t1",
+                new_secret: &mut secret,
+            },
+        )
     }
 
     fn hook() -> Value {
@@ -392,7 +428,8 @@ mod tests {
             }
             b
         };
-        let err = create(base(json!({"isJSONData": true, "isBinaryValue": true}))).expect_err("exclusive");
+        let err = create(base(json!({"isJSONData": true, "isBinaryValue": true})))
+            .expect_err("exclusive");
         assert_eq!(err.field.as_deref(), Some("isBinaryValue"));
         assert!(create(base(json!({"isJSONData": true, "isBinaryKey": true}))).is_ok());
         let err = create(base(json!({"brokers": ["nohost"]}))).expect_err("broker");
@@ -407,15 +444,28 @@ mod tests {
 
     #[test]
     fn patch_pauses_and_replace_keeps_the_secret() {
-        let t = create(json!({"source": "src_1", "event": "Staking.EraPaid", "action": hook()})).expect("valid");
-        let patch: TriggerPatch = serde_json::from_value(json!({"active": false, "reason": "holiday"})).expect("shape");
+        let t = create(json!({"source": "src_1", "event": "Staking.EraPaid", "action": hook()}))
+            .expect("valid");
+        let patch: TriggerPatch =
+            serde_json::from_value(json!({"active": false, "reason": "holiday"})).expect("shape");
         let mut never = || -> String { unreachable!() };
         let paused = patch.apply(&t, &source(), "t2", &mut never).expect("patch");
-        assert_eq!(paused.status, Status { active: false, date_changed: "t2".into(), reason: Some("holiday".into()) });
+        assert_eq!(
+            paused.status,
+            Status {
+                active: false,
+                date_changed: "t2".into(),
+                reason: Some("holiday".into())
+            }
+        );
 
-        let put: NewTrigger = serde_json::from_value(json!({"source": "src_1", "event": "Balances.Transfer",
-            "action": {"webhook": {"url": "https://elsewhere.example.com"}}})).expect("shape");
-        let replaced = put.replace(&paused, &source(), "t3", &mut never).expect("put");
+        let put: NewTrigger =
+            serde_json::from_value(json!({"source": "src_1", "event": "Balances.Transfer",
+            "action": {"webhook": {"url": "https://elsewhere.example.com"}}}))
+            .expect("shape");
+        let replaced = put
+            .replace(&paused, &source(), "t3", &mut never)
+            .expect("put");
         assert!(matches!(&replaced.action, Action::Webhook(h) if h.secret == "whsec_x"));
         assert_eq!(replaced.topic.as_str(), "paseo.Balances.Transfer");
         assert!(!replaced.status.active);

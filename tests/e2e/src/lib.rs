@@ -36,7 +36,11 @@ impl App {
     /// Starts the app on a free port.
     pub async fn start() -> Result<Self> {
         let wasm = repo_root().join("target/wasm32-wasip2/release/aurras_api.wasm");
-        anyhow::ensure!(wasm.is_file(), "{} is missing: run scripts/build-components first", wasm.display());
+        anyhow::ensure!(
+            wasm.is_file(),
+            "{} is missing: run scripts/build-components first",
+            wasm.display()
+        );
         let state = tempfile::tempdir()?;
         let mut options = AppOptions::new(repo_root().join("spin.toml"));
         options.state_dir = Some(state.path().to_owned());
@@ -44,7 +48,12 @@ impl App {
             .variables
             .insert("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
         let host = TestHost::start(&options, "127.0.0.1:0".parse()?).await?;
-        Ok(Self { host: Some(host), options, _state: state, client: reqwest::Client::new() })
+        Ok(Self {
+            host: Some(host),
+            options,
+            _state: state,
+            client: reqwest::Client::new(),
+        })
     }
 
     fn host(&self) -> &TestHost {
@@ -66,10 +75,17 @@ impl App {
     }
 
     /// Sends a request; `body` is sent as JSON when given.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<Answer> {
-        let mut req = self
-            .client
-            .request(method.parse().context("method")?, format!("{}{path}", self.url()));
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Answer> {
+        let mut req = self.client.request(
+            method.parse().context("method")?,
+            format!("{}{path}", self.url()),
+        );
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -80,10 +96,20 @@ impl App {
     }
 
     /// Sends raw bytes with a content type.
-    pub async fn call_raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Result<Answer> {
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer> {
         let mut req = self
             .client
-            .request(method.parse().context("method")?, format!("{}{path}", self.url()))
+            .request(
+                method.parse().context("method")?,
+                format!("{}{path}", self.url()),
+            )
             .header("content-type", content_type)
             .body(body);
         if let Some(token) = token {
@@ -98,8 +124,9 @@ impl App {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes)))?
+            serde_json::from_slice(&bytes).with_context(|| {
+                format!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes))
+            })?
         };
         Ok(Answer { status, body })
     }

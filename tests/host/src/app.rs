@@ -118,7 +118,8 @@ impl LoadedApp {
         let provider = Layered {
             overrides: &options.variables,
         };
-        let variables = AppVariables::resolve(&manifest.variables, &provider).map_err(in_manifest)?;
+        let variables =
+            AppVariables::resolve(&manifest.variables, &provider).map_err(in_manifest)?;
 
         let state_dir = options
             .state_dir
@@ -164,7 +165,8 @@ impl LoadedApp {
             }
         }
         let (router, duplicates) =
-            Router::new(routes.iter().map(|(r, c)| (r.as_str(), c.as_str()))).map_err(in_manifest)?;
+            Router::new(routes.iter().map(|(r, c)| (r.as_str(), c.as_str())))
+                .map_err(in_manifest)?;
         for d in &duplicates {
             tracing::error!(
                 "route {} of component {:?} duplicates the one of {:?} and will never be used",
@@ -193,7 +195,10 @@ impl LoadedApp {
                 }
             }
             if !component.files.is_empty() {
-                bail!("{}: mounting files is not provided by the test host", at("files"));
+                bail!(
+                    "{}: mounting files is not provided by the test host",
+                    at("files")
+                );
             }
             let component_variables = variables
                 .component_values(&component.variables)
@@ -214,7 +219,11 @@ impl LoadedApp {
                     .as_ref()
                     .map(|b| format!("build it first: `{}`", b.command))
                     .unwrap_or_else(|| "build it first".to_owned());
-                bail!("{}: {} does not exist; {hint}", at("source"), wasm.display());
+                bail!(
+                    "{}: {} does not exist; {hint}",
+                    at("source"),
+                    wasm.display()
+                );
             }
             let compiled = Component::from_file(engine, &wasm)
                 .map_err(anyhow::Error::from)

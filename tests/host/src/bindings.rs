@@ -90,7 +90,9 @@ impl key_value::HostStore for RequestState {
 
     fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> KvResult<()> {
         let s = self.store(&this)?;
-        Ok(s.db.set(&s.label, &key, &value).map_err(key_value::Error::Other))
+        Ok(s.db
+            .set(&s.label, &key, &value)
+            .map_err(key_value::Error::Other))
     }
 
     fn delete(&mut self, this: Resource<OpenStore>, key: String) -> KvResult<()> {
@@ -148,17 +150,23 @@ impl wasi_store::HostBucket for RequestState {
 
     fn set(&mut self, this: Resource<OpenStore>, key: String, value: Vec<u8>) -> WasiKvResult<()> {
         let s = self.store(&this)?;
-        Ok(s.db.set(&s.label, &key, &value).map_err(wasi_store::Error::Other))
+        Ok(s.db
+            .set(&s.label, &key, &value)
+            .map_err(wasi_store::Error::Other))
     }
 
     fn delete(&mut self, this: Resource<OpenStore>, key: String) -> WasiKvResult<()> {
         let s = self.store(&this)?;
-        Ok(s.db.delete(&s.label, &key).map_err(wasi_store::Error::Other))
+        Ok(s.db
+            .delete(&s.label, &key)
+            .map_err(wasi_store::Error::Other))
     }
 
     fn exists(&mut self, this: Resource<OpenStore>, key: String) -> WasiKvResult<bool> {
         let s = self.store(&this)?;
-        Ok(s.db.exists(&s.label, &key).map_err(wasi_store::Error::Other))
+        Ok(s.db
+            .exists(&s.label, &key)
+            .map_err(wasi_store::Error::Other))
     }
 
     fn list_keys(
@@ -193,7 +201,9 @@ impl atomics::Host for RequestState {
         delta: i64,
     ) -> WasiKvResult<i64> {
         let s = self.store(&bucket)?;
-        Ok(s.db.increment(&s.label, &key, delta).map_err(wasi_store::Error::Other))
+        Ok(s.db
+            .increment(&s.label, &key, delta)
+            .map_err(wasi_store::Error::Other))
     }
 
     fn swap(
@@ -222,23 +232,36 @@ impl atomics::Host for RequestState {
                         let fresh = self.table.push(CasSnapshot { seen, ..snapshot })?;
                         Ok(Err(atomics::CasError::CasFailed(fresh)))
                     }
-                    Err(e) => Ok(Err(atomics::CasError::StoreError(wasi_store::Error::Other(e)))),
+                    Err(e) => Ok(Err(atomics::CasError::StoreError(
+                        wasi_store::Error::Other(e),
+                    ))),
                 }
             }
             Err(e) => {
                 self.table.delete(cas)?;
-                Ok(Err(atomics::CasError::StoreError(wasi_store::Error::Other(e))))
+                Ok(Err(atomics::CasError::StoreError(
+                    wasi_store::Error::Other(e),
+                )))
             }
         }
     }
 }
 
 impl atomics::HostCas for RequestState {
-    fn new(&mut self, bucket: Resource<OpenStore>, key: String) -> WasiKvResult<Resource<CasSnapshot>> {
+    fn new(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> WasiKvResult<Resource<CasSnapshot>> {
         let s = self.store(&bucket)?;
         let (label, db) = (s.label.clone(), s.db.clone());
         match db.get(&label, &key) {
-            Ok(seen) => Ok(Ok(self.table.push(CasSnapshot { label, db, key, seen })?)),
+            Ok(seen) => Ok(Ok(self.table.push(CasSnapshot {
+                label,
+                db,
+                key,
+                seen,
+            })?)),
             Err(e) => Ok(Err(wasi_store::Error::Other(e))),
         }
     }

@@ -51,7 +51,9 @@ impl SqliteDb {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave sqlite inconsistent: keep serving.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The value under `key` in `store`.
@@ -247,8 +249,12 @@ mod tests {
         let (_dir, db) = db();
         assert!(db.compare_and_swap("s", "k", None, b"1").expect("cas"));
         assert!(!db.compare_and_swap("s", "k", None, b"2").expect("cas"));
-        assert!(!db.compare_and_swap("s", "k", Some(b"0"), b"2").expect("cas"));
-        assert!(db.compare_and_swap("s", "k", Some(b"1"), b"2").expect("cas"));
+        assert!(!db
+            .compare_and_swap("s", "k", Some(b"0"), b"2")
+            .expect("cas"));
+        assert!(db
+            .compare_and_swap("s", "k", Some(b"1"), b"2")
+            .expect("cas"));
         assert_eq!(db.get("s", "k").expect("get"), Some(b"2".to_vec()));
     }
 

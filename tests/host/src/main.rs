@@ -26,7 +26,12 @@ enum Command {
 #[derive(clap::Args)]
 struct UpArgs {
     /// The application manifest.
-    #[arg(short = 'f', long = "from", default_value = "spin.toml", env = "SPIN_MANIFEST")]
+    #[arg(
+        short = 'f',
+        long = "from",
+        default_value = "spin.toml",
+        env = "SPIN_MANIFEST"
+    )]
     from: PathBuf,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "SPIN_HTTP_LISTEN_ADDR")]

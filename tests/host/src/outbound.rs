@@ -125,7 +125,10 @@ fn parse_port_range(p: &str) -> Option<PortMatch> {
             let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
             (lo < hi).then_some(PortMatch::Range(lo, u32::from(hi)))
         }
-        None => p.parse::<u16>().ok().map(|n| PortMatch::Range(n, u32::from(n) + 1)),
+        None => p
+            .parse::<u16>()
+            .ok()
+            .map(|n| PortMatch::Range(n, u32::from(n) + 1)),
     }
 }
 
@@ -182,18 +185,46 @@ mod tests {
 
     #[test]
     fn wildcards_cover_hosts_ports_and_schemes() {
-        assert!(allows("https://*.example.com", "https", "api.example.com", 443));
-        assert!(!allows("https://*.example.com", "https", "example.org", 443));
+        assert!(allows(
+            "https://*.example.com",
+            "https",
+            "api.example.com",
+            443
+        ));
+        assert!(!allows(
+            "https://*.example.com",
+            "https",
+            "example.org",
+            443
+        ));
         assert!(allows("http://127.0.0.1:*", "http", "127.0.0.1", 9000));
         assert!(allows("*://*:*", "https", "anything", 1));
-        assert!(allows("http://localhost:8000..8010", "http", "localhost", 8005));
-        assert!(!allows("http://localhost:8000..8010", "http", "localhost", 8010));
+        assert!(allows(
+            "http://localhost:8000..8010",
+            "http",
+            "localhost",
+            8005
+        ));
+        assert!(!allows(
+            "http://localhost:8000..8010",
+            "http",
+            "localhost",
+            8010
+        ));
         assert!(allows("http://[::1]:8080", "http", "::1", 8080));
     }
 
     #[test]
     fn malformed_patterns_are_named() {
-        for bad in ["example.com", "self", "https://", "https://a.com/path", "https://a.*.com", "ftp://a", "*://a"] {
+        for bad in [
+            "example.com",
+            "self",
+            "https://",
+            "https://a.com/path",
+            "https://a.*.com",
+            "ftp://a",
+            "*://a",
+        ] {
             let err = HostPattern::parse(bad).expect_err(bad).to_string();
             assert!(err.contains(bad), "{err}");
         }

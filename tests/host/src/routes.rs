@@ -98,14 +98,18 @@ fn parse(text: &str, component: &str) -> Result<Route> {
     let (prefix, wildcard) = match text.strip_suffix("/...") {
         Some(prefix) => (prefix, true),
         None if text.contains("...") => {
-            bail!("route {text:?} of component {component:?}: `...` may only end a route, as `/...`")
+            bail!(
+                "route {text:?} of component {component:?}: `...` may only end a route, as `/...`"
+            )
         }
         None => (text, false),
     };
     let segments = split(prefix)
         .into_iter()
         .map(|s| match s.strip_prefix(':') {
-            Some("") => bail!("route {text:?} of component {component:?} has an unnamed `:` parameter"),
+            Some("") => {
+                bail!("route {text:?} of component {component:?} has an unnamed `:` parameter")
+            }
             Some(name) => Ok(Segment::Param(name.to_owned())),
             None => Ok(Segment::Literal(s.to_owned())),
         })
@@ -131,10 +135,7 @@ fn specificity(a: &Route, b: &Route) -> Ordering {
         // Literals before parameters, segment by segment.
         .then_with(|| {
             let rank = |s: &Segment| matches!(s, Segment::Param(_)) as u8;
-            a.segments
-                .iter()
-                .map(rank)
-                .cmp(b.segments.iter().map(rank))
+            a.segments.iter().map(rank).cmp(b.segments.iter().map(rank))
         })
 }
 
@@ -199,7 +200,10 @@ mod tests {
         ]);
         assert_eq!(component(&r, "/api/health").as_deref(), Some("health"));
         assert_eq!(component(&r, "/api/health/x").as_deref(), Some("api"));
-        assert_eq!(component(&r, "/api/triggers/1").as_deref(), Some("triggers"));
+        assert_eq!(
+            component(&r, "/api/triggers/1").as_deref(),
+            Some("triggers")
+        );
         assert_eq!(component(&r, "/api").as_deref(), Some("api"));
         assert_eq!(component(&r, "/index.html").as_deref(), Some("ui"));
         assert_eq!(component(&r, "/").as_deref(), Some("ui"));

@@ -99,9 +99,18 @@ mod tests {
     fn unsupported_backends_are_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("rc.toml");
-        std::fs::write(&file, "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n")
-            .expect("write");
-        let err = format!("{:#}", key_value_paths(Some(&file), Path::new("/s")).expect_err("redis"));
-        assert!(err.contains("key_value_store.default") && err.contains("rc.toml"), "{err}");
+        std::fs::write(
+            &file,
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n",
+        )
+        .expect("write");
+        let err = format!(
+            "{:#}",
+            key_value_paths(Some(&file), Path::new("/s")).expect_err("redis")
+        );
+        assert!(
+            err.contains("key_value_store.default") && err.contains("rc.toml"),
+            "{err}"
+        );
     }
 }

@@ -115,7 +115,10 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(handle(&app, local, client, req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!("connection from {client} ended: {e}");
             }
         });
@@ -191,7 +194,10 @@ async fn run_component(
     let state = RequestState::new(component.context.clone(), app.stores.clone(), local);
     let mut store = Store::new(component.pre.engine(), state);
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+    let incoming = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
     let pre = component.pre.clone();
 
@@ -205,7 +211,9 @@ async fn run_component(
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with error {code:?}")),
+        Ok(Err(code)) => Err(anyhow::anyhow!(
+            "the component answered with error {code:?}"
+        )),
         Err(_) => {
             let outcome = task.await.context("the component's task panicked")?;
             Err(match outcome {

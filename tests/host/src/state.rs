@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
-    WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView, WasiBody, RequestOptions,
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
 use crate::key_value::KeyValueStores;
@@ -120,7 +120,11 @@ impl WasiHttpHooks for OutboundHooks {
             .unwrap_or(0);
         let is_self = host.parse::<std::net::IpAddr>().ok() == Some(self.self_addr.ip())
             && port == self.self_addr.port();
-        if !self.component.outbound.allows(&scheme, &host, port, is_self) {
+        if !self
+            .component
+            .outbound
+            .allows(&scheme, &host, port, is_self)
+        {
             tracing::warn!(
                 component = %self.component.id,
                 url = %uri,

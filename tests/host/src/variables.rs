@@ -62,7 +62,10 @@ pub struct AppVariables {
 
 impl AppVariables {
     /// Resolves every declared variable, listing every required one that has no value.
-    pub fn resolve(decls: &BTreeMap<String, VariableDecl>, provider: &dyn Provider) -> Result<Self> {
+    pub fn resolve(
+        decls: &BTreeMap<String, VariableDecl>,
+        provider: &dyn Provider,
+    ) -> Result<Self> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, decl) in decls {
@@ -73,7 +76,10 @@ impl AppVariables {
             if !decl.required && decl.default.is_none() {
                 bail!("[variables] {name}: give it a `default` or mark it `required = true`");
             }
-            match provider.get(&env_name(name)).or_else(|| decl.default.clone()) {
+            match provider
+                .get(&env_name(name))
+                .or_else(|| decl.default.clone())
+            {
                 Some(value) => {
                     values.insert(name.clone(), value);
                 }
@@ -157,7 +163,10 @@ mod tests {
         ]);
         let vars =
             AppVariables::resolve(&decls, &env(&[("SPIN_VARIABLE_TOKEN", "s3cret")])).expect("ok");
-        assert_eq!(vars.expand("{{ greeting }}, {{token}}!").expect("expand"), "hi, s3cret!");
+        assert_eq!(
+            vars.expand("{{ greeting }}, {{token}}!").expect("expand"),
+            "hi, s3cret!"
+        );
     }
 
     #[test]
@@ -166,8 +175,13 @@ mod tests {
             ("a_token".to_string(), decl(None, true)),
             ("b_token".to_string(), decl(None, true)),
         ]);
-        let err = AppVariables::resolve(&decls, &env(&[])).expect_err("missing").to_string();
-        assert!(err.contains("SPIN_VARIABLE_A_TOKEN") && err.contains("SPIN_VARIABLE_B_TOKEN"), "{err}");
+        let err = AppVariables::resolve(&decls, &env(&[]))
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            err.contains("SPIN_VARIABLE_A_TOKEN") && err.contains("SPIN_VARIABLE_B_TOKEN"),
+            "{err}"
+        );
     }
 
     #[test]

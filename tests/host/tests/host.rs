@@ -133,7 +133,10 @@ async fn routes_follow_spin_precedence_and_headers() {
     assert_eq!(user["headers"]["spin-path-match-user-id"], "42");
 
     // Spin answers its own health and info endpoints before routing.
-    assert_eq!(get(&host, "/.well-known/spin/health").await, (200, "OK".into()));
+    assert_eq!(
+        get(&host, "/.well-known/spin/health").await,
+        (200, "OK".into())
+    );
     let (_, info) = get(&host, "/.well-known/spin/info").await;
     assert!(info.contains("\"version\":\"1.2.3\""), "{info}");
     host.stop().await.expect("stop");
@@ -141,15 +144,13 @@ async fn routes_follow_spin_precedence_and_headers() {
 
 #[tokio::test]
 async fn unmatched_requests_get_an_empty_404() {
-    let (_dir, options) = app(
-        r#"
+    let (_dir, options) = app(r#"
 [[trigger.http]]
 route = "/api/..."
 component = "api"
 [component.api]
 source = "{wasm}"
-"#,
-    );
+"#);
     let host = start(&options).await;
     assert_eq!(get(&host, "/elsewhere").await, (404, String::new()));
     host.stop().await.expect("stop");
@@ -177,7 +178,10 @@ async fn variables_resolve_defaults_overrides_and_templates() {
     ]);
     let host = start(&options).await;
     assert_eq!(echo(&host, "/").await["who"], "hi, s3cret!");
-    assert_eq!(get(&host, "/?op=var&name=plain").await, (200, "fixed".into()));
+    assert_eq!(
+        get(&host, "/?op=var&name=plain").await,
+        (200, "fixed".into())
+    );
     // Application variables are not visible to a component that does not declare them.
     let (status, body) = get(&host, "/?op=var&name=token").await;
     assert_eq!(status, 404);
@@ -233,14 +237,16 @@ async fn key_value_persists_across_a_restart() {
         get(&host, "/?op=kv-get&store=default&key=k").await,
         (200, "kept".into())
     );
-    assert_eq!(get(&host, "/?op=kv-get&store=default&key=nope").await.0, 404);
+    assert_eq!(
+        get(&host, "/?op=kv-get&store=default&key=nope").await.0,
+        404
+    );
     host.stop().await.expect("stop");
 }
 
 #[tokio::test]
 async fn stores_a_component_does_not_list_are_denied() {
-    let (dir, mut options) = app(
-        r#"
+    let (dir, mut options) = app(r#"
 [[trigger.http]]
 route = "/..."
 component = "probe"
@@ -250,11 +256,13 @@ key_value_stores = ["default"]
 [component.other]
 source = "{wasm}"
 key_value_stores = ["secrets"]
-"#,
-    );
+"#);
     let rc = dir.path().join("runtime-config.toml");
-    std::fs::write(&rc, "[key_value_store.secrets]\ntype = \"spin\"\npath = \"secrets.db\"\n")
-        .expect("write");
+    std::fs::write(
+        &rc,
+        "[key_value_store.secrets]\ntype = \"spin\"\npath = \"secrets.db\"\n",
+    )
+    .expect("write");
     options.runtime_config = Some(rc);
     let host = start(&options).await;
     let (status, body) = get(&host, "/?op=kv-set&store=secrets&key=k&value=v").await;
@@ -265,18 +273,19 @@ key_value_stores = ["secrets"]
 
 #[tokio::test]
 async fn an_unknown_store_label_stops_startup() {
-    let (_dir, options) = app(
-        r#"
+    let (_dir, options) = app(r#"
 [[trigger.http]]
 route = "/..."
 component = "probe"
 [component.probe]
 source = "{wasm}"
 key_value_stores = ["cache"]
-"#,
-    );
+"#);
     let err = start_err(&options).await;
-    assert!(err.contains("\"cache\"") && err.contains("[key_value_store.cache]"), "{err}");
+    assert!(
+        err.contains("\"cache\"") && err.contains("[key_value_store.cache]"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -322,8 +331,7 @@ async fn a_trapping_component_gets_a_500_and_the_host_keeps_serving() {
 
 #[tokio::test]
 async fn startup_errors_name_the_file_the_key_and_the_fix() {
-    let (_dir, options) = app(
-        r#"
+    let (_dir, options) = app(r#"
 [[trigger.http]]
 route = "/..."
 component = "probe"
@@ -331,11 +339,16 @@ component = "probe"
 source = "missing.wasm"
 [component.probe.build]
 command = "cargo build --target wasm32-wasip2 --release"
-"#,
-    );
+"#);
     let err = start_err(&options).await;
-    assert!(err.contains("spin.toml") && err.contains("[component.probe] source"), "{err}");
-    assert!(err.contains("missing.wasm") && err.contains("cargo build"), "{err}");
+    assert!(
+        err.contains("spin.toml") && err.contains("[component.probe] source"),
+        "{err}"
+    );
+    assert!(
+        err.contains("missing.wasm") && err.contains("cargo build"),
+        "{err}"
+    );
 
     let (_dir, options) = app("[[trigger.http]]\nroute = 3\n");
     let err = start_err(&options).await;
@@ -349,5 +362,8 @@ command = "cargo build --target wasm32-wasip2 --release"
         "[[trigger.http]]\nroute = \"/\"\ncomponent = \"p\"\n[component.p]\nsource = \"{wasm}\"\nallowed_outbound_hosts = [\"example.com\"]\n",
     );
     let err = start_err(&options).await;
-    assert!(err.contains("allowed_outbound_hosts") && err.contains("https://example.com"), "{err}");
+    assert!(
+        err.contains("allowed_outbound_hosts") && err.contains("https://example.com"),
+        "{err}"
+    );
 }
