@@ -46,6 +46,11 @@ impl MemoryStore {
     pub fn keys(&self) -> Vec<String> {
         self.map().keys().cloned().collect()
     }
+
+    /// Every entry, sorted by key (to copy a prepared store into another backend).
+    pub fn entries(&self) -> Vec<(String, Vec<u8>)> {
+        self.map().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
 }
 
 impl KeyValue for MemoryStore {
