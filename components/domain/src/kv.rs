@@ -49,7 +49,10 @@ impl MemoryStore {
 
     /// Every entry, sorted by key (to copy a prepared store into another backend).
     pub fn entries(&self) -> Vec<(String, Vec<u8>)> {
-        self.map().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.map()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 

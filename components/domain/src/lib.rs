@@ -8,6 +8,7 @@
 //!
 //! - [`names`]: chain names, `Pallet.Event`, topics. [`ss58`], [`amount`]: addresses and amounts.
 //! - [`source`], [`trigger`], [`filter`], [`action`]: the models and their validation.
+//! - [`envelope`]: the event envelope the ingestor produces.
 //! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
 //! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
@@ -17,6 +18,7 @@ pub mod action;
 pub mod amount;
 pub mod api;
 pub mod catalog;
+pub mod envelope;
 pub mod error;
 pub mod filter;
 pub mod keys;

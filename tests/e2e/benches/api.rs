@@ -126,7 +126,10 @@ where
                 }
                 let t = Instant::now();
                 let status = make(i).await;
-                assert!((200..300).contains(&status), "request {i} answered {status}");
+                assert!(
+                    (200..300).contains(&status),
+                    "request {i} answered {status}"
+                );
                 latencies.push(t.elapsed());
             }
         }));
@@ -166,15 +169,28 @@ async fn bench_size(n: usize) -> Vec<String> {
     // Creation over HTTP; keep the tokens for the reads.
     let created = Arc::new(std::sync::Mutex::new(Vec::new()));
     let create = {
-        let (client, base, source, created) = (client.clone(), base.clone(), source.clone(), created.clone());
+        let (client, base, source, created) = (
+            client.clone(),
+            base.clone(),
+            source.clone(),
+            created.clone(),
+        );
         load(CREATES, move |i| {
             let body = trigger_body(&source, Some(&account(1_000_000 + i)));
             let (client, base, created) = (client.clone(), base.clone(), created.clone());
             async move {
-                let resp = client.post(format!("{base}/api/triggers")).json(&body).send().await.expect("send");
+                let resp = client
+                    .post(format!("{base}/api/triggers"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("send");
                 let status = resp.status().as_u16();
                 let v: Value = resp.json().await.expect("json");
-                created.lock().expect("lock").push((v["id"].as_str().unwrap_or_default().to_owned(), v["token"].as_str().unwrap_or_default().to_owned()));
+                created.lock().expect("lock").push((
+                    v["id"].as_str().unwrap_or_default().to_owned(),
+                    v["token"].as_str().unwrap_or_default().to_owned(),
+                ));
                 status
             }
         })
@@ -187,7 +203,14 @@ async fn bench_size(n: usize) -> Vec<String> {
             let (id, token) = created[i % created.len()].clone();
             let (client, base) = (client.clone(), base.clone());
             async move {
-                client.get(format!("{base}/api/triggers/{id}")).bearer_auth(token).send().await.expect("send").status().as_u16()
+                client
+                    .get(format!("{base}/api/triggers/{id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("send")
+                    .status()
+                    .as_u16()
             }
         })
         .await
@@ -195,11 +218,15 @@ async fn bench_size(n: usize) -> Vec<String> {
     let lookup = {
         let (client, base) = (client.clone(), base.clone());
         load(LOOKUPS, move |i| {
-            let account = account((ANY_ACCOUNT_TRIGGERS + i * 7) % n.max(ANY_ACCOUNT_TRIGGERS + 1) / 2).to_hex();
+            let account =
+                account((ANY_ACCOUNT_TRIGGERS + i * 7) % n.max(ANY_ACCOUNT_TRIGGERS + 1) / 2)
+                    .to_hex();
             let (client, base) = (client.clone(), base.clone());
             async move {
                 client
-                    .get(format!("{base}/api/topics/paseo.Balances.Transfer/triggers?account={account}"))
+                    .get(format!(
+                        "{base}/api/topics/paseo.Balances.Transfer/triggers?account={account}"
+                    ))
                     .bearer_auth(ADMIN_TOKEN)
                     .send()
                     .await
@@ -212,7 +239,9 @@ async fn bench_size(n: usize) -> Vec<String> {
     };
     host.stop().await.expect("stop");
     let ((cr, cw), (lr, lw)) = operation_counts(n);
-    let db_size = std::fs::metadata(state.path().join("sqlite_key_value.db")).map(|m| m.len()).unwrap_or(0);
+    let db_size = std::fs::metadata(state.path().join("sqlite_key_value.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     vec![
         format!(
@@ -226,12 +255,19 @@ async fn bench_size(n: usize) -> Vec<String> {
 
 fn main() {
     let wasm = repo_root().join("target/wasm32-wasip2/release/aurras_api.wasm");
-    assert!(wasm.is_file(), "{} is missing: run scripts/build-components first", wasm.display());
+    assert!(
+        wasm.is_file(),
+        "{} is missing: run scripts/build-components first",
+        wasm.display()
+    );
     let sizes: Vec<usize> = std::env::var("AURRAS_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10, 10_000, 100_000]);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     println!("Aurras management API through the test host: {CONCURRENCY} requests in flight, {CREATES} creates, {LOOKUPS} reads and lookups per size");
     println!();
     println!("| stored  | request | req/s   | p50 ms | p99 ms | kv ops    | store |");

@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: Aurras' own `spin.toml`, served by the test host from the
 //! compiled components, with fresh state per test and a small JSON client.
 
+pub mod processes;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};

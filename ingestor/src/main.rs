@@ -1,0 +1,365 @@
+//! `aurras-ingestor`: follows a Substrate chain's finalized blocks and streams every registered
+//! event to a Kafka-compatible broker, one topic per pallet event.
+//!
+//! Exit codes: 0 stopped on SIGINT/SIGTERM; 1 an unexpected failure; 2 bad configuration (a flag,
+//! a chain spec file, an unknown event name, a cursor of another chain); 3 the chain could not be
+//! reached at startup. The broker being down is never fatal: production is retried with backoff.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use aurras_domain::names::{ChainName, EventName};
+use clap::{Args, Parser, Subcommand};
+
+use aurras_ingestor::bench::{self, BenchArgs};
+use aurras_ingestor::chain::{Chain, Endpoint, RpcBackend};
+use aurras_ingestor::cursor::Cursor;
+use aurras_ingestor::metrics::{self, Metrics};
+use aurras_ingestor::pipeline::{Pipeline, Selection, Start};
+use aurras_ingestor::sink::{KafkaSink, TopicSettings};
+use aurras_ingestor::sources::ApiClient;
+use aurras_ingestor::Failure;
+
+#[derive(Parser)]
+#[command(name = "aurras-ingestor", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Follow finalized blocks and produce registered events to the broker.
+    Ingest(IngestArgs),
+    /// Measure decoding and producing over a range of blocks.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// The chain's name; topics are `<chain>.<Pallet>.<Event>`.
+    #[arg(long, env = "AURRAS_CHAIN")]
+    chain: String,
+    /// WebSocket RPC endpoints (`ws://`, `wss://`), tried in order; repeat or comma-separate.
+    #[arg(long, env = "AURRAS_RPC", value_delimiter = ',')]
+    rpc: Vec<String>,
+    /// Which JSON-RPC API to use with `--rpc`: `legacy` for nodes without a working new API.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "default",
+        env = "AURRAS_RPC_BACKEND"
+    )]
+    rpc_backend: RpcBackend,
+    /// A chain spec file: follow the chain with the embedded light client.
+    #[arg(long, env = "AURRAS_CHAIN_SPEC", conflicts_with = "rpc")]
+    chain_spec: Option<PathBuf>,
+    /// The relay chain's spec file, when `--chain-spec` is a parachain's.
+    #[arg(long, env = "AURRAS_RELAY_CHAIN_SPEC", requires = "chain_spec")]
+    relay_chain_spec: Option<PathBuf>,
+    /// Kafka-compatible brokers, `host:port,…`.
+    #[arg(long, env = "AURRAS_BROKERS")]
+    brokers: String,
+    /// `Pallet.Event` names to publish; comma-separated.
+    #[arg(long, env = "AURRAS_EVENTS", value_delimiter = ',', required_unless_present_any = ["api", "all"])]
+    events: Vec<String>,
+    /// The management API: publish the events registered for `--chain` there, and follow changes.
+    #[arg(
+        long,
+        env = "AURRAS_API",
+        conflicts_with = "events",
+        requires = "admin_token"
+    )]
+    api: Option<String>,
+    /// The operator token for `--api`.
+    #[arg(long, env = "AURRAS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Publish every event, registered or not.
+    #[arg(long, env = "AURRAS_ALL")]
+    all: bool,
+    /// Start (or restart) at this block and backfill up to the head before following it.
+    #[arg(long, env = "AURRAS_FROM_BLOCK")]
+    from_block: Option<u64>,
+    /// The cursor file (default: `.aurras/<chain>.cursor`).
+    #[arg(long, env = "AURRAS_CURSOR_FILE")]
+    cursor_file: Option<PathBuf>,
+    /// Serve `/status` and `/metrics` here.
+    #[arg(long, env = "AURRAS_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Write addresses with this SS58 prefix (default: the chain's `System.SS58Prefix`).
+    #[arg(long, env = "AURRAS_SS58_PREFIX")]
+    ss58_prefix: Option<u16>,
+    /// Partitions of topics the ingestor creates.
+    #[arg(long, default_value_t = 1, env = "AURRAS_PARTITIONS")]
+    partitions: i32,
+    /// Replication factor of topics the ingestor creates.
+    #[arg(long, default_value_t = 1, env = "AURRAS_REPLICATION")]
+    replication: i32,
+    /// How often to look for a new finalized head, in milliseconds.
+    #[arg(long, default_value_t = 1000, env = "AURRAS_POLL_MS")]
+    poll_ms: u64,
+    /// How often to re-read the registered events from `--api`, in seconds.
+    #[arg(long, default_value_t = 30, env = "AURRAS_API_POLL_SECS")]
+    api_poll_secs: u64,
+    /// Give up connecting to the chain at startup after this many seconds.
+    #[arg(long, default_value_t = 60, env = "AURRAS_CONNECT_TIMEOUT_SECS")]
+    connect_timeout_secs: u64,
+}
+
+fn config_error(e: anyhow::Error) -> Failure {
+    Failure::Config(e)
+}
+
+fn read_spec(flag: &str, path: &PathBuf) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Config(anyhow!("{flag} {}: {e}", path.display())))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::Config(anyhow!("{flag} {}: not JSON: {e}", path.display())))?;
+    if json.get("genesis").is_none() {
+        return Err(Failure::Config(anyhow!(
+            "{flag} {}: not a chain spec (no `genesis`)",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+fn parse_events(names: &[String]) -> Result<BTreeSet<String>, Failure> {
+    names
+        .iter()
+        .map(|n| {
+            EventName::parse(n.trim())
+                .map(|e| e.to_string())
+                .map_err(|m| Failure::Config(anyhow!("--events: {m}")))
+        })
+        .collect()
+}
+
+async fn ingest(
+    args: IngestArgs,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    let chain_name =
+        ChainName::parse(&args.chain).map_err(|m| Failure::Config(anyhow!("--chain: {m}")))?;
+    for url in &args.rpc {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(Failure::Config(anyhow!(
+                "--rpc {url}: use a ws:// or wss:// URL"
+            )));
+        }
+    }
+    let api = args
+        .api
+        .as_deref()
+        .map(|base| ApiClient::new(base, args.admin_token.as_deref().unwrap_or_default()));
+    let registered = match &api {
+        Some(api) => Some(
+            api.source(chain_name.as_str())
+                .await
+                .map_err(config_error)?,
+        ),
+        None => None,
+    };
+    let selection = if args.all {
+        Selection::All
+    } else if let Some(source) = &registered {
+        Selection::Events(source.events.clone())
+    } else {
+        Selection::Events(parse_events(&args.events)?)
+    };
+
+    let endpoint = if let Some(spec) = &args.chain_spec {
+        Endpoint::LightClient {
+            chain_spec: read_spec("--chain-spec", spec)?,
+            relay_chain_spec: args
+                .relay_chain_spec
+                .as_ref()
+                .map(|p| read_spec("--relay-chain-spec", p))
+                .transpose()?,
+        }
+    } else if !args.rpc.is_empty() {
+        Endpoint::Rpc {
+            urls: args.rpc.clone(),
+            backend: args.rpc_backend,
+        }
+    } else if let (Some(api), Some(source)) = (&api, &registered) {
+        if source.light_client {
+            let relay = if source.has_relay_chain_spec {
+                Some(
+                    api.chain_spec(&source.id, true)
+                        .await
+                        .map_err(config_error)?,
+                )
+            } else {
+                None
+            };
+            Endpoint::LightClient {
+                chain_spec: api
+                    .chain_spec(&source.id, false)
+                    .await
+                    .map_err(config_error)?,
+                relay_chain_spec: relay,
+            }
+        } else {
+            Endpoint::Rpc {
+                urls: source.rpc.clone(),
+                backend: args.rpc_backend,
+            }
+        }
+    } else {
+        return Err(Failure::Config(anyhow!("give --rpc <url> or --chain-spec <file> (or --api to read them from the registered source)")));
+    };
+
+    let ss58 = args
+        .ss58_prefix
+        .or(registered.as_ref().and_then(|s| s.ss58_prefix));
+    let chain = tokio::time::timeout(
+        Duration::from_secs(args.connect_timeout_secs),
+        Chain::connect(chain_name.clone(), &endpoint, ss58),
+    )
+    .await
+    .map_err(|_| {
+        Failure::Unreachable(anyhow!(
+            "the chain did not answer within {} s (--connect-timeout-secs)",
+            args.connect_timeout_secs
+        ))
+    })?
+    .map_err(Failure::Unreachable)?;
+
+    // Refuse event names the runtime does not have: a typo would otherwise publish nothing, quietly.
+    if let Selection::Events(wanted) = &selection {
+        let head = chain.finalized_head().await.map_err(Failure::Unreachable)?;
+        let at = chain.at(head).await.map_err(Failure::Unreachable)?;
+        let known: BTreeSet<String> = Chain::known_events(&at).into_iter().collect();
+        let unknown: Vec<&String> = wanted.difference(&known).collect();
+        if !unknown.is_empty() {
+            let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+            return Err(Failure::Config(anyhow!(
+                "--events: {} {} not an event of {chain_name}'s runtime (spec {})",
+                names.join(", "),
+                if names.len() == 1 { "is" } else { "are" },
+                at.spec_version()
+            )));
+        }
+    }
+
+    let sink = KafkaSink::new(
+        &args.brokers,
+        TopicSettings {
+            partitions: args.partitions,
+            replication: args.replication,
+        },
+    )
+    .map_err(|e| Failure::Config(e.context("--brokers")))?;
+    let metrics = Metrics::new(chain_name.as_str());
+    if let Some(addr) = args.metrics_listen {
+        metrics::serve(metrics.clone(), addr)
+            .await
+            .map_err(config_error)?;
+    }
+    let selection = Arc::new(RwLock::new(selection));
+    if let Some(api) = api {
+        if !args.all {
+            tokio::spawn(follow_registration(
+                api,
+                chain_name.to_string(),
+                selection.clone(),
+                Duration::from_secs(args.api_poll_secs),
+            ));
+        }
+    }
+    let cursor = Cursor::new(
+        args.cursor_file
+            .unwrap_or_else(|| PathBuf::from(format!(".aurras/{chain_name}.cursor"))),
+    );
+    let pipeline = Pipeline {
+        chain,
+        chain_name,
+        sink,
+        cursor,
+        selection,
+        start: args.from_block.map(Start::Block).unwrap_or(Start::Head),
+        metrics,
+        poll: Duration::from_millis(args.poll_ms),
+    };
+    pipeline.run(shutdown).await.map_err(Failure::Runtime)
+}
+
+/// Re-reads the registered events now and then; new events start being published at the next
+/// block.
+async fn follow_registration(
+    api: ApiClient,
+    chain: String,
+    selection: Arc<RwLock<Selection>>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match api.source(&chain).await {
+            Ok(source) => {
+                let next = Selection::Events(source.events);
+                let mut current = selection.write().unwrap_or_else(|p| p.into_inner());
+                if *current != next {
+                    tracing::info!(?next, "registered events changed");
+                    *current = next;
+                }
+            }
+            Err(e) => tracing::warn!("re-reading the registered events: {e:#}"),
+        }
+    }
+}
+
+fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("shutting down: finishing the block in flight");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "aurras_ingestor=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => ingest(args, shutdown_on_signals()).await,
+        Command::Bench(args) => bench::run(args)
+            .await
+            .context("bench")
+            .map_err(Failure::Runtime),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("Error: {:#}", failure.error());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The broker side: topics created on demand, records produced idempotently and acknowledged by
+//! every in-sync replica before a block counts as done.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use aurras_domain::envelope::Envelope;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use std::sync::Mutex;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use subxt::ext::futures::future::join_all;
+
+/// Topic settings for topics the sink creates.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicSettings {
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Replicas per partition.
+    pub replication: i32,
+}
+
+/// Reports librdkafka's client errors once per change instead of twice a second: while a broker
+/// is down, librdkafka repeats "all brokers down" until it is back, and the pipeline already says
+/// it is retrying.
+#[derive(Default)]
+pub struct QuietContext {
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for QuietContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+                tracing::error!(target: "librdkafka", "{fac}: {message}")
+            }
+            _ => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let text = format!("{error}: {reason}");
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() != Some(text.as_str()) {
+            tracing::warn!(target: "librdkafka", "{text}");
+            *last = Some(text);
+        }
+    }
+}
+
+/// Produces envelopes to `<chain>.<Pallet>.<Event>` topics.
+pub struct KafkaSink {
+    producer: FutureProducer<QuietContext>,
+    admin: AdminClient<QuietContext>,
+    settings: TopicSettings,
+    ready: BTreeSet<String>,
+}
+
+impl KafkaSink {
+    /// A sink for `brokers` (`host:port,…`). Nothing is contacted yet.
+    pub fn new(brokers: &str, settings: TopicSettings) -> Result<Self> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            // Retries after a lost acknowledgement must not duplicate records.
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // A record that cannot be delivered in this time fails its block, which is retried
+            // whole (same ids) after a backoff.
+            .set("message.timeout.ms", "30000")
+            .set("linger.ms", "5");
+        let producer: FutureProducer<QuietContext> = config
+            .create_with_context(QuietContext::default())
+            .context("cannot create the Kafka producer")?;
+        let admin: AdminClient<QuietContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create_with_context(QuietContext::default())
+            .context("cannot create the Kafka admin client")?;
+        Ok(Self {
+            producer,
+            admin,
+            settings,
+            ready: BTreeSet::new(),
+        })
+    }
+
+    /// Creates the topics that do not exist yet.
+    pub async fn ensure_topics(&mut self, topics: &BTreeSet<String>) -> Result<()> {
+        let missing: Vec<&String> = topics.iter().filter(|t| !self.ready.contains(*t)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let new: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.settings.partitions,
+                    TopicReplication::Fixed(self.settings.replication),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = self
+            .admin
+            .create_topics(&new, &options)
+            .await
+            .context("cannot create topics")?;
+        for result in results {
+            match result {
+                Ok(topic) | Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    tracing::info!(%topic, "topic ready");
+                    self.ready.insert(topic);
+                }
+                Err((topic, code)) => return Err(anyhow!("cannot create topic {topic}: {code}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Produces every envelope and waits for all acknowledgements.
+    pub async fn produce(&self, envelopes: &[&Envelope]) -> Result<()> {
+        let payloads: Vec<(String, Vec<u8>)> = envelopes
+            .iter()
+            .map(|e| {
+                let topic = e.topic().ok_or_else(|| {
+                    anyhow!("event {}.{} has no valid topic name", e.pallet, e.event)
+                })?;
+                Ok((topic.to_string(), serde_json::to_vec(e)?))
+            })
+            .collect::<Result<_>>()?;
+        let sends = envelopes
+            .iter()
+            .zip(&payloads)
+            .map(|(e, (topic, payload))| {
+                let record = FutureRecord::to(topic).key(e.key()).payload(payload);
+                self.producer.send(record, Duration::from_secs(30))
+            });
+        for result in join_all(sends).await {
+            result.map_err(|(e, _)| anyhow!("the broker did not acknowledge a record: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Waits for queued records to be delivered.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.producer
+            .flush(timeout)
+            .context("flushing the producer")
+    }
+}

@@ -1,0 +1,108 @@
+//! Reading the registered source of a chain from the management API (`--api`), so the ingestor
+//! publishes exactly the events the operator registered and follows changes while running.
+
+use std::collections::BTreeSet;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+
+/// What the ingestor needs of a source.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegisteredSource {
+    /// The source id.
+    pub id: String,
+    /// The chain's name.
+    pub chain: String,
+    /// `Pallet.Event` names to publish.
+    pub events: BTreeSet<String>,
+    /// RPC URLs (operator view).
+    #[serde(default)]
+    pub rpc: Vec<String>,
+    /// Whether the source runs on the light client.
+    #[serde(default)]
+    pub light_client: bool,
+    /// Whether a relay chain spec is registered.
+    #[serde(default)]
+    pub has_relay_chain_spec: bool,
+    /// The chain's SS58 prefix.
+    pub ss58_prefix: Option<u16>,
+}
+
+/// A client of the management API.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct SourceList {
+    sources: Vec<RegisteredSource>,
+}
+
+impl ApiClient {
+    /// A client for the API at `base` with the operator token.
+    pub fn new(base: &str, token: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("--api: cannot reach {url}"))?;
+        match resp.status().as_u16() {
+            200 => Ok(resp),
+            401 => bail!(
+                "--admin-token: the API at {} refused the operator token",
+                self.base
+            ),
+            status => bail!(
+                "--api: GET {url} answered {status}: {}",
+                resp.text().await.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The source registered for `chain`.
+    pub async fn source(&self, chain: &str) -> Result<RegisteredSource> {
+        let list: SourceList = self
+            .get("/api/sources")
+            .await?
+            .json()
+            .await
+            .context("--api: unexpected answer")?;
+        list.sources
+            .into_iter()
+            .find(|s| s.chain == chain)
+            .ok_or_else(|| {
+                anyhow!(
+                    "--chain {chain}: no source is registered for this chain at {}",
+                    self.base
+                )
+            })
+    }
+
+    /// A source's chain spec (`relay`: its relay chain's), as JSON text.
+    pub async fn chain_spec(&self, id: &str, relay: bool) -> Result<String> {
+        let path = if relay {
+            "relay-chain-spec"
+        } else {
+            "chain-spec"
+        };
+        Ok(self
+            .get(&format!("/api/sources/{id}/{path}"))
+            .await?
+            .text()
+            .await?)
+    }
+}

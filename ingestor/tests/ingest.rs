@@ -1,0 +1,458 @@
+//! The ingestor against real parts: chopsticks running the Paseo runtime, a tansu broker, signed
+//! transfers from Alice to Bob. Checks the exact envelopes, restarts after `kill -9`, the broker
+//! going away and coming back, and the exit codes of bad configurations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aurras_domain::envelope::{event_id, Envelope};
+use aurras_e2e::processes::{free_port, Broker, LocalChain};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message};
+use subxt::backend::LegacyBackend;
+use subxt::config::PolkadotExtrinsicParamsBuilder as Params;
+use subxt::{OnlineClient, PolkadotConfig};
+use subxt_signer::sr25519::dev;
+
+const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+const TOPIC: &str = "paseo.Balances.Transfer";
+
+async fn client(url: &str) -> OnlineClient<PolkadotConfig> {
+    let rpc = subxt::rpcs::RpcClient::from_insecure_url(url)
+        .await
+        .expect("rpc");
+    let backend = LegacyBackend::<PolkadotConfig>::builder().build(rpc);
+    OnlineClient::from_backend(Arc::new(backend))
+        .await
+        .expect("client")
+}
+
+/// A finalized transfer: the block it is in and the amount.
+#[derive(Debug, Clone)]
+struct Sent {
+    block_hash: [u8; 32],
+    amount: u128,
+}
+
+/// Alice sends Bob `amounts`, one after another, each waited for until finalized.
+async fn transfer(url: &str, amounts: &[u128]) -> Vec<Sent> {
+    let api = client(url).await;
+    let alice = dev::alice();
+    let mut sent = Vec::new();
+    for amount in amounts {
+        let at = api.at_current_block().await.expect("head");
+        let nonce = at
+            .tx()
+            .account_nonce(&alice.public_key().to_account_id())
+            .await
+            .expect("nonce");
+        let tx = subxt::dynamic::tx(
+            "Balances",
+            "transfer_keep_alive",
+            (dev::bob().public_key().to_address::<()>(), *amount),
+        );
+        let in_block = at
+            .tx()
+            .sign_and_submit_then_watch(
+                &tx,
+                &alice,
+                Params::<PolkadotConfig>::new().nonce(nonce).build(),
+            )
+            .await
+            .expect("submit")
+            .wait_for_finalized()
+            .await
+            .expect("finalized");
+        let block_hash = in_block.block_hash().0;
+        in_block
+            .wait_for_success()
+            .await
+            .expect("the transfer succeeded");
+        sent.push(Sent {
+            block_hash,
+            amount: *amount,
+        });
+    }
+    sent
+}
+
+/// Reads `topic` from the beginning until `want` records arrived or `timeout` passed.
+fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Envelope> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", aurras_domain::secrets::new_id("g")),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < want && started.elapsed() < timeout {
+        if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(500)) {
+            let payload = msg.payload().expect("payload");
+            out.push(serde_json::from_slice(payload).expect("an envelope"));
+        }
+    }
+    out
+}
+
+fn ingestor(args: &[&str], cursor: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .arg("ingest")
+        .args(args)
+        .arg("--cursor-file")
+        .arg(cursor)
+        .args(["--poll-ms", "200"])
+        .env("RUST_LOG", "aurras_ingestor=debug,warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ingestor starts")
+}
+
+fn follow_args<'a>(chain: &'a LocalChain, brokers: &'a str) -> Vec<&'a str> {
+    vec![
+        "--chain",
+        "paseo",
+        "--rpc",
+        &chain.url,
+        "--rpc-backend",
+        "legacy",
+        "--brokers",
+        brokers,
+        "--events",
+        "Balances.Transfer",
+    ]
+}
+
+async fn head(url: &str) -> u64 {
+    client(url)
+        .await
+        .at_current_block()
+        .await
+        .expect("head")
+        .block_number()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transfers_arrive_as_exact_envelopes() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let state = tempfile::tempdir().expect("tempdir");
+    let metrics_port = free_port().expect("port");
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let from = (head(&chain.url).await + 1).to_string();
+    let mut args = follow_args(&chain, &broker.addr);
+    args.extend(["--from-block", &from, "--metrics-listen", &metrics_addr]);
+    let mut ingest = ingestor(&args, &state.path().join("cursor"));
+
+    let sent = transfer(&chain.url, &[1_234_500_000_000, 2 * 10u128.pow(10), 3]).await;
+    let got = consume(&broker.addr, TOPIC, sent.len(), Duration::from_secs(60));
+    assert_eq!(got.len(), sent.len(), "{got:#?}");
+
+    let genesis = client(&chain.url).await.genesis_hash().0;
+    for (envelope, sent) in got.iter().zip(&sent) {
+        assert_eq!(envelope.chain.as_str(), "paseo");
+        assert_eq!(
+            (envelope.pallet.as_str(), envelope.event.as_str()),
+            ("Balances", "Transfer")
+        );
+        assert_eq!(envelope.fields["from"], ALICE);
+        assert_eq!(envelope.fields["to"], BOB);
+        assert_eq!(
+            envelope.fields["amount"],
+            sent.amount.to_string(),
+            "amounts are decimal strings"
+        );
+        assert_eq!(
+            envelope.block.hash,
+            format!("0x{}", hex::encode(sent.block_hash))
+        );
+        assert_eq!(envelope.genesis_hash, format!("0x{}", hex::encode(genesis)));
+        assert_eq!(
+            envelope.id,
+            event_id(&genesis, &sent.block_hash, envelope.event_index)
+        );
+        assert_eq!(envelope.spec_version, 1_001_002);
+        assert_eq!(envelope.phase, "apply_extrinsic");
+        assert!(envelope.extrinsic_index.is_some());
+        assert_eq!(envelope.accounts.len(), 2);
+        assert_eq!(envelope.key(), envelope.accounts[0]);
+    }
+    let blocks: Vec<u64> = got.iter().map(|e| e.block.number).collect();
+    assert!(
+        blocks.windows(2).all(|w| w[0] < w[1]),
+        "in block order: {blocks:?}"
+    );
+
+    let status: serde_json::Value = reqwest::get(format!("http://{metrics_addr}/status"))
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        status["current_block"].as_i64().expect("block") >= *blocks.last().expect("blocks") as i64,
+        "{status}"
+    );
+    assert!(
+        status["events_produced"].as_u64().expect("count") >= 3,
+        "{status}"
+    );
+    let prometheus = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        prometheus.contains("aurras_ingest_current_block"),
+        "{prometheus}"
+    );
+
+    // SIGTERM: a clean stop with the cursor after the last block.
+    let status = Command::new("kill")
+        .args(["-TERM", &ingest.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = ingest.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0));
+    let cursor: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.path().join("cursor")).expect("cursor"))
+            .expect("json");
+    assert!(cursor["next_block"].as_u64().expect("next") > *blocks.last().expect("blocks"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_ingestor_resumes_without_losing_a_block() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let state = tempfile::tempdir().expect("tempdir");
+    let cursor = state.path().join("cursor");
+    let from = (head(&chain.url).await + 1).to_string();
+    let mut args = follow_args(&chain, &broker.addr);
+    args.extend(["--from-block", &from]);
+    let mut ingest = ingestor(&args, &cursor);
+
+    let amounts: Vec<u128> = (1..=12).map(|i| i * 10u128.pow(9)).collect();
+    let url = chain.url.clone();
+    let sender = tokio::spawn(async move { transfer(&url, &amounts).await });
+    // Kill -9 once some transfers are through, while others are still being produced.
+    let seen = consume(&broker.addr, TOPIC, 4, Duration::from_secs(60));
+    assert!(seen.len() >= 4);
+    ingest.kill().expect("kill -9");
+    ingest.wait().expect("wait");
+
+    // Restart without --from-block: the cursor says where to resume.
+    let resume = follow_args(&chain, &broker.addr);
+    let mut ingest = ingestor(&resume, &cursor);
+    let sent = sender.await.expect("sender");
+    let got = consume(&broker.addr, TOPIC, sent.len(), Duration::from_secs(90));
+    // Let a possible duplicate of the block in flight arrive too.
+    let got = {
+        let more = consume(&broker.addr, TOPIC, got.len() + 1, Duration::from_secs(3));
+        if more.len() > got.len() {
+            more
+        } else {
+            got
+        }
+    };
+    ingest.kill().expect("kill");
+    ingest.wait().expect("wait");
+
+    let mut by_id: BTreeMap<&str, Vec<&Envelope>> = BTreeMap::new();
+    for e in &got {
+        by_id.entry(e.id.as_str()).or_default().push(e);
+    }
+    let sent_blocks: BTreeSet<String> = sent
+        .iter()
+        .map(|s| format!("0x{}", hex::encode(s.block_hash)))
+        .collect();
+    let got_blocks: BTreeSet<String> = by_id.values().map(|es| es[0].block.hash.clone()).collect();
+    assert_eq!(got_blocks, sent_blocks, "every transfer's block arrived");
+    assert_eq!(by_id.len(), sent.len(), "one event per transfer, by id");
+    for (id, copies) in &by_id {
+        assert!(copies.len() <= 2, "{id} arrived {} times", copies.len());
+        assert!(
+            copies.iter().all(|c| *c == copies[0]),
+            "duplicates of {id} are identical"
+        );
+    }
+    let duplicated_blocks: BTreeSet<u64> = by_id
+        .values()
+        .filter(|c| c.len() > 1)
+        .map(|c| c[0].block.number)
+        .collect();
+    assert!(
+        duplicated_blocks.len() <= 1,
+        "only the block in flight may repeat: {duplicated_blocks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_broker_may_be_down_at_start_and_mid_run() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let (port, data) = broker.stop();
+    let brokers = format!("127.0.0.1:{port}");
+    let state = tempfile::tempdir().expect("tempdir");
+    let from = (head(&chain.url).await + 1).to_string();
+    let mut args = follow_args(&chain, &brokers);
+    args.extend(["--from-block", &from]);
+    let mut ingest = ingestor(&args, &state.path().join("cursor"));
+
+    // Down at start: transfers happen, the ingestor retries.
+    let first = transfer(&chain.url, &[11, 12]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let broker = Broker::start_on(port, data).expect("broker back");
+    let got = consume(&brokers, TOPIC, first.len(), Duration::from_secs(90));
+    assert_eq!(got.len(), first.len());
+
+    // Down mid-run.
+    let (port, data) = broker.stop();
+    let second = transfer(&chain.url, &[13, 14]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _broker = Broker::start_on(port, data).expect("broker back");
+    let all = consume(
+        &brokers,
+        TOPIC,
+        first.len() + second.len(),
+        Duration::from_secs(90),
+    );
+    let amounts: BTreeSet<String> = all
+        .iter()
+        .map(|e| e.fields["amount"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        amounts,
+        ["11", "12", "13", "14"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
+    ingest.kill().expect("kill");
+    ingest.wait().expect("wait");
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .arg("ingest")
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_configuration_is_named_with_documented_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cursor = dir.path().join("cursor");
+    let cursor = cursor.to_str().expect("utf-8");
+
+    let (code, err) = run(&[
+        "--chain",
+        "Paseo",
+        "--rpc",
+        "ws://127.0.0.1:1",
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances.Transfer",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--chain"), "{err}");
+
+    let (code, err) = run(&[
+        "--chain",
+        "paseo",
+        "--rpc",
+        "http://x",
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances.Transfer",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--rpc"), "{err}");
+
+    let (code, err) = run(&[
+        "--chain",
+        "paseo",
+        "--rpc",
+        "ws://127.0.0.1:1",
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--events"), "{err}");
+
+    let bad_spec = dir.path().join("spec.json");
+    std::fs::write(&bad_spec, "{\"name\": \"x\"}").expect("write");
+    let (code, err) = run(&[
+        "--chain",
+        "paseo",
+        "--chain-spec",
+        bad_spec.to_str().expect("utf-8"),
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances.Transfer",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--chain-spec") && err.contains("genesis"),
+        "{err}"
+    );
+
+    let closed = format!("ws://127.0.0.1:{}", free_port().expect("port"));
+    let (code, err) = run(&[
+        "--chain",
+        "paseo",
+        "--rpc",
+        &closed,
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances.Transfer",
+        "--connect-timeout-secs",
+        "5",
+        "--cursor-file",
+        cursor,
+    ]);
+    assert_eq!(code, Some(3), "{err}");
+
+    let chain = LocalChain::start().expect("chain");
+    let (code, err) = run(&[
+        "--chain",
+        "paseo",
+        "--rpc",
+        &chain.url,
+        "--rpc-backend",
+        "legacy",
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances.Transfer,Balances.Transferr",
+        "--cursor-file",
+        cursor,
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("Balances.Transferr") && !err.contains("Balances.Transfer,"),
+        "{err}"
+    );
+}

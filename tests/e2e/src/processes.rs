@@ -1,0 +1,182 @@
+//! The real parts the chain tests need, started per test and stopped on drop: chopsticks running
+//! the Paseo runtime, and a tansu broker.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::repo_root;
+
+/// A free TCP port on loopback.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(
+    port: u16,
+    child: &mut Child,
+    what: &str,
+    log: &PathBuf,
+    timeout: Duration,
+) -> Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited with {status}; its log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!(
+        "{what} did not listen on {port} within {timeout:?}; its log is {}",
+        log.display()
+    )
+}
+
+/// A child process killed on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chopsticks on the real Paseo runtime, from its genesis chain spec, with Alice and Bob funded.
+pub struct LocalChain {
+    _child: Guard,
+    /// `ws://127.0.0.1:<port>`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Paseo's genesis chain spec (fetched through cargo by `scripts/fetch-paseo-spec`).
+pub fn paseo_spec() -> Result<PathBuf> {
+    let spec = repo_root().join("target/chain-specs/paseo.json");
+    if !spec.is_file() {
+        let status = Command::new(repo_root().join("scripts/fetch-paseo-spec")).status()?;
+        anyhow::ensure!(status.success(), "scripts/fetch-paseo-spec failed");
+    }
+    Ok(spec)
+}
+
+impl LocalChain {
+    /// Starts chopsticks on a free port and waits until it serves RPC.
+    pub fn start() -> Result<Self> {
+        let chain_dir = repo_root().join("tests/chain");
+        let bin = chain_dir.join("node_modules/@acala-network/chopsticks/chopsticks.cjs");
+        anyhow::ensure!(
+            bin.is_file(),
+            "{} is missing: run `npm ci` in tests/chain",
+            bin.display()
+        );
+        let spec = paseo_spec()?;
+        let port = free_port()?;
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("chopsticks.log");
+        let child = Command::new("node")
+            .arg(&bin)
+            .arg("--config")
+            .arg(chain_dir.join("paseo.yml"))
+            .arg("--chain-spec")
+            .arg(&spec)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--db")
+            .arg(dir.path().join("db.sqlite"))
+            .current_dir(dir.path())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start chopsticks (is node installed?)")?;
+        let mut guard = Guard(child);
+        wait_for_port(
+            port,
+            &mut guard.0,
+            "chopsticks",
+            &log,
+            Duration::from_secs(120),
+        )?;
+        Ok(Self {
+            _child: guard,
+            url: format!("ws://127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+}
+
+/// A tansu broker with in-memory storage.
+pub struct Broker {
+    _child: Guard,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+fn tansu_binary() -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|h| h.join("bin/tansu"));
+    match cargo_bin {
+        Some(p) if p.is_file() => p,
+        _ => PathBuf::from("tansu"),
+    }
+}
+
+impl Broker {
+    /// Starts a broker on a free port.
+    pub fn start() -> Result<Self> {
+        Self::start_on(free_port()?, tempfile::tempdir()?)
+    }
+
+    /// Stops the broker, keeping its data directory; [`Broker::start_on`] brings it back.
+    pub fn stop(self) -> (u16, tempfile::TempDir) {
+        let port = self
+            .addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        drop(self._child);
+        (port, self._dir)
+    }
+
+    /// Starts a broker on `port` with its data in `dir` (to restart one where clients expect it).
+    pub fn start_on(port: u16, dir: tempfile::TempDir) -> Result<Self> {
+        let log = dir.path().join("tansu.log");
+        let child = Command::new(tansu_binary())
+            .arg("broker")
+            .arg("--listener-url")
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg("--advertised-listener-url")
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            // sqlite on disk, so a restarted broker still has what it acknowledged.
+            .arg("--storage-engine")
+            // (relative to the broker's working directory, which is `dir`).
+            .arg("sqlite://tansu.db")
+            .current_dir(dir.path())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(std::fs::File::create(dir.path().join("tansu.err"))?)
+            .spawn()
+            .context(
+                "cannot start tansu (cargo install tansu --locked --features dynostore,libsql)",
+            )?;
+        let mut guard = Guard(child);
+        wait_for_port(port, &mut guard.0, "tansu", &log, Duration::from_secs(30))?;
+        Ok(Self {
+            _child: guard,
+            addr: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+}
