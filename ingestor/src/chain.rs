@@ -218,18 +218,33 @@ impl Chain {
         at: &AtBlock,
         parent: Option<&AtBlock>,
     ) -> Result<BlockEvents> {
+        let raw = self.fetch_events(at).await?;
+        self.decode_events(at, parent, raw)
+    }
+
+    /// The SCALE-encoded events of block `at` (`System.Events`), fetched.
+    pub async fn fetch_events(&self, at: &AtBlock) -> Result<Vec<u8>> {
+        let events =
+            at.events().fetch().await.with_context(|| {
+                format!("cannot read the events of block {}", at.block_number())
+            })?;
+        Ok(events.bytes().to_vec())
+    }
+
+    /// Decodes the raw events of block `at` into envelopes (see [`Chain::block_events`]).
+    pub fn decode_events(
+        &self,
+        at: &AtBlock,
+        parent: Option<&AtBlock>,
+        raw: Vec<u8>,
+    ) -> Result<BlockEvents> {
         let number = at.block_number();
         let hash = at.block_hash();
-        let raw = at
-            .events()
-            .fetch()
-            .await
-            .with_context(|| format!("cannot read the events of block {number}"))?;
         let executed_by = match parent {
             Some(p) if p.spec_version() != at.spec_version() => p,
             _ => at,
         };
-        let events = executed_by.events().from_bytes(raw.bytes().to_vec());
+        let events = executed_by.events().from_bytes(raw);
         let metadata = executed_by.metadata_ref();
         let decoder = Decoder::new(metadata.types(), self.ss58_prefix);
         let block = BlockRef {

@@ -202,3 +202,115 @@ fn bytes_of<C>(v: &sv::Value<C>) -> Option<Vec<u8>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parity_scale_codec::Encode;
+    use scale_info::{meta_type, Registry, TypeInfo};
+    use serde_json::json;
+
+    #[derive(Encode, TypeInfo)]
+    struct AccountId32([u8; 32]);
+
+    #[derive(Encode, TypeInfo)]
+    struct H256([u8; 32]);
+
+    #[derive(Encode, TypeInfo)]
+    enum Status {
+        Free,
+        Held(u32),
+    }
+
+    #[derive(Encode, TypeInfo)]
+    enum Event {
+        Moved {
+            from: AccountId32,
+            to: AccountId32,
+            amount: u128,
+            small: u32,
+            nonce: u64,
+            memo: Vec<u8>,
+            hash: H256,
+            maybe: Option<u16>,
+            nothing: Option<u16>,
+            status: Status,
+            held: Status,
+            pair: (u16, bool),
+            again: AccountId32,
+        },
+    }
+
+    const ALICE: [u8; 32] = [
+        0xd4, 0x35, 0x93, 0xc7, 0x15, 0xfd, 0xd3, 0x1c, 0x61, 0x14, 0x1a, 0xbd, 0x04, 0xa9, 0x9f,
+        0xd6, 0x82, 0x2c, 0x85, 0x58, 0x85, 0x4c, 0xcd, 0xe3, 0x9a, 0x56, 0x84, 0xe7, 0xa5, 0x6d,
+        0xa2, 0x7d,
+    ];
+
+    /// The type registry of `Event` and its one variant.
+    fn event_types() -> (PortableRegistry, Variant<PortableForm>) {
+        let mut registry = Registry::new();
+        let id = registry.register_type(&meta_type::<Event>()).id;
+        let types: PortableRegistry = registry.into();
+        let Some(TypeDef::Variant(def)) = types.resolve(id).map(|t| &t.type_def) else {
+            panic!("Event is an enum");
+        };
+        let variant = def.variants[0].clone();
+        (types, variant)
+    }
+
+    #[test]
+    fn fields_are_typed_for_people() {
+        let (types, variant) = event_types();
+        let event = Event::Moved {
+            from: AccountId32(ALICE),
+            to: AccountId32([1; 32]),
+            amount: u128::MAX,
+            small: 7,
+            nonce: 9,
+            memo: b"hi".to_vec(),
+            hash: H256([0xab; 32]),
+            maybe: Some(5),
+            nothing: None,
+            status: Status::Free,
+            held: Status::Held(3),
+            pair: (1, true),
+            again: AccountId32(ALICE),
+        };
+        let bytes = event.encode();
+        let decoded = Decoder::new(&types, 42)
+            .event_fields(&variant, &bytes[1..])
+            .expect("decodes");
+        assert_eq!(
+            Json::Object(decoded.fields),
+            json!({
+                "from": "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+                "to": AccountId([1; 32]).to_ss58(42).expect("ss58"),
+                "amount": "340282366920938463463374607431768211455",
+                "small": 7,
+                "nonce": "9",
+                "memo": "0x6869",
+                "hash": format!("0x{}", "ab".repeat(32)),
+                "maybe": 5,
+                "nothing": null,
+                "status": "Free",
+                "held": {"Held": 3},
+                "pair": [1, true],
+                "again": "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+            })
+        );
+        assert_eq!(
+            decoded.accounts,
+            vec![AccountId(ALICE).to_hex(), AccountId([1; 32]).to_hex()]
+        );
+    }
+
+    #[test]
+    fn truncated_fields_name_the_field() {
+        let (types, variant) = event_types();
+        let err = Decoder::new(&types, 42)
+            .event_fields(&variant, &ALICE[..10])
+            .expect_err("truncated");
+        assert!(err.to_string().contains("\"from\""), "{err}");
+    }
+}

@@ -90,6 +90,8 @@ fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<En
         )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        // The topic may appear after the subscription: look for it every second, not every 5 min.
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
@@ -104,18 +106,43 @@ fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<En
     out
 }
 
-fn ingestor(args: &[&str], cursor: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
-        .arg("ingest")
-        .args(args)
-        .arg("--cursor-file")
-        .arg(cursor)
-        .args(["--poll-ms", "200"])
-        .env("RUST_LOG", "aurras_ingestor=debug,warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ingestor starts")
+/// The ingestor process, killed when the test ends however it ends.
+struct Ingestor(Child);
+
+impl std::ops::Deref for Ingestor {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Ingestor {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Ingestor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ingestor(args: &[&str], cursor: &Path) -> Ingestor {
+    Ingestor(
+        Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+            .arg("ingest")
+            .args(args)
+            .arg("--cursor-file")
+            .arg(cursor)
+            .args(["--poll-ms", "200"])
+            .env("RUST_LOG", "aurras_ingestor=debug,warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ingestor starts"),
+    )
 }
 
 fn follow_args<'a>(chain: &'a LocalChain, brokers: &'a str) -> Vec<&'a str> {
@@ -455,4 +482,76 @@ async fn bad_configuration_is_named_with_documented_exit_codes() {
         err.contains("Balances.Transferr") && !err.contains("Balances.Transfer,"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registered_events_come_from_the_api_and_follow_its_changes() {
+    use aurras_e2e::{App, ADMIN_TOKEN};
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let app = App::start().await.expect("api");
+    let source = app
+        .call(
+            "POST",
+            "/api/sources",
+            Some(ADMIN_TOKEN),
+            Some(&serde_json::json!({"chain": "paseo", "rpc": [chain.url], "events": ["Balances.Transfer"],
+                                     "token": {"symbol": "PAS", "decimals": 10}})),
+        )
+        .await
+        .expect("register");
+    assert_eq!(source.status, 201, "{}", source.body);
+    let state = tempfile::tempdir().expect("tempdir");
+    let from = (head(&chain.url).await + 1).to_string();
+    let api = app.url();
+    // No --rpc and no --events: both come from the registered source.
+    let args = [
+        "--chain",
+        "paseo",
+        "--rpc-backend",
+        "legacy",
+        "--brokers",
+        &broker.addr,
+        "--api",
+        &api,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--api-poll-secs",
+        "1",
+        "--from-block",
+        &from,
+    ];
+    let mut ingest = ingestor(&args, &state.path().join("cursor"));
+
+    transfer(&chain.url, &[21]).await;
+    let got = consume(&broker.addr, TOPIC, 1, Duration::from_secs(60));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].fields["amount"], "21");
+
+    // Registering another event starts it flowing without a restart.
+    let id = source.body["id"].as_str().expect("id");
+    let patch = serde_json::json!({"add_events": ["Balances.Withdraw"]});
+    let patched = app
+        .call(
+            "PATCH",
+            &format!("/api/sources/{id}"),
+            Some(ADMIN_TOKEN),
+            Some(&patch),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    transfer(&chain.url, &[22]).await;
+    let fees = consume(
+        &broker.addr,
+        "paseo.Balances.Withdraw",
+        1,
+        Duration::from_secs(60),
+    );
+    assert_eq!(fees.len(), 1, "the fee withdrawal of the second transfer");
+    assert_eq!(fees[0].fields["who"], ALICE);
+    ingest.kill().expect("kill");
+    ingest.wait().expect("wait");
+    app.stop().await.expect("stop");
 }

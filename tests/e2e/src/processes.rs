@@ -73,6 +73,11 @@ pub fn paseo_spec() -> Result<PathBuf> {
 impl LocalChain {
     /// Starts chopsticks on a free port and waits until it serves RPC.
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Like [`LocalChain::start`], with more chopsticks flags (`--build-block-mode Batch`).
+    pub fn start_with(extra: &[&str]) -> Result<Self> {
         let chain_dir = repo_root().join("tests/chain");
         let bin = chain_dir.join("node_modules/@acala-network/chopsticks/chopsticks.cjs");
         anyhow::ensure!(
@@ -93,6 +98,7 @@ impl LocalChain {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--db")
             .arg(dir.path().join("db.sqlite"))
+            .args(extra)
             .current_dir(dir.path())
             .stdout(std::fs::File::create(&log)?)
             .stderr(Stdio::null())
