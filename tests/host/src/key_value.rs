@@ -217,7 +217,7 @@ impl KeyValueStores {
         self.stores.get(label)
     }
 
-    /// Labels and paths, for the startup banner.
+    /// Labels and their database files, for the startup banner.
     pub fn describe(&self) -> impl Iterator<Item = (&str, &Path)> {
         self.stores.iter().map(|(l, db)| (l.as_str(), db.path()))
     }

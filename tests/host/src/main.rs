@@ -69,6 +69,9 @@ async fn up(args: UpArgs) -> Result<()> {
         variables: parse_variables(&args.variables)?,
     };
     let host = TestHost::start(&options, args.listen).await?;
+    for (label, path) in host.stores() {
+        println!("Storing {label} key-value data to {}", path.display());
+    }
     println!("Serving {}", host.url());
     for (route, component) in host.routes() {
         println!("  {component}: {}{route}", host.url());

@@ -27,6 +27,7 @@ use crate::state::RequestState;
 pub struct TestHost {
     addr: SocketAddr,
     routes: Vec<(String, String)>,
+    stores: Vec<(String, std::path::PathBuf)>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<()>>>,
 }
@@ -45,6 +46,11 @@ impl TestHost {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let routes = app.routes.clone();
+        let stores = app
+            .stores
+            .describe()
+            .map(|(label, path)| (label.to_owned(), path.to_owned()))
+            .collect();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve(Arc::new(app), listener, async move {
             let _ = rx.await;
@@ -52,6 +58,7 @@ impl TestHost {
         Ok(Self {
             addr,
             routes,
+            stores,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -65,6 +72,11 @@ impl TestHost {
     /// The public routes and their components.
     pub fn routes(&self) -> &[(String, String)] {
         &self.routes
+    }
+
+    /// The key-value stores components use: label and sqlite file.
+    pub fn stores(&self) -> &[(String, std::path::PathBuf)] {
+        &self.stores
     }
 
     /// `http://<addr>`.

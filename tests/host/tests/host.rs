@@ -226,8 +226,16 @@ key_value_stores = ["default"]
 
 #[tokio::test]
 async fn key_value_persists_across_a_restart() {
-    let (_dir, options) = app(KV);
+    let (dir, options) = app(KV);
     let host = start(&options).await;
+    // As under `spin up`, the default store lives in .spin beside the manifest.
+    assert_eq!(
+        host.stores(),
+        [(
+            "default".to_string(),
+            dir.path().join(".spin/sqlite_key_value.db")
+        )]
+    );
     let (status, _) = get(&host, "/?op=kv-set&store=default&key=k&value=kept").await;
     assert_eq!(status, 200);
     host.stop().await.expect("stop");
