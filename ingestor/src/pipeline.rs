@@ -80,6 +80,16 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
     }
 }
 
+/// Resolves once shutdown is requested (at once if it already was). A dropped sender never
+/// requests it.
+async fn requested(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Shows backfill progress: a bar on a terminal, a log line every 10 s otherwise.
 enum Progress {
     Bar(ProgressBar),
@@ -140,7 +150,13 @@ impl Pipeline {
         let mut progress = Progress::new();
         let mut attempt = 0;
         loop {
-            let head = match self.chain.finalized_head().await {
+            // Calls to the chain wait while its connection is being re-established; shutdown
+            // must not wait with them.
+            let head = tokio::select! {
+                head = self.chain.finalized_head() => head,
+                () = requested(shutdown.clone()) => break,
+            };
+            let head = match head {
                 Ok(head) => head,
                 Err(e) => {
                     tracing::warn!("{e:#}; retrying");
@@ -156,10 +172,13 @@ impl Pipeline {
                 if *shutdown.borrow() {
                     break;
                 }
-                match self
-                    .ingest_block(next, parent.as_ref(), &mut shutdown)
-                    .await
-                {
+                // Abandoning a block mid-way is safe: the cursor moves only after it is produced.
+                let stop = shutdown.clone();
+                let ingested = tokio::select! {
+                    ingested = self.ingest_block(next, parent.as_ref(), &mut shutdown) => ingested,
+                    () = requested(stop) => break,
+                };
+                match ingested {
                     Ok(Some(at)) => {
                         attempt = 0;
                         parent = Some(at);

@@ -348,7 +348,7 @@ async fn the_broker_may_be_down_at_start_and_mid_run() {
     let (port, data) = broker.stop();
     let second = transfer(&chain.url, &[13, 14]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let _broker = Broker::start_on(port, data).expect("broker back");
+    let broker = Broker::start_on(port, data).expect("broker back");
     let all = consume(
         &brokers,
         TOPIC,
@@ -366,8 +366,28 @@ async fn the_broker_may_be_down_at_start_and_mid_run() {
             .map(String::from)
             .collect()
     );
-    ingest.kill().expect("kill");
-    ingest.wait().expect("wait");
+
+    // With the broker and the chain both gone, SIGTERM still stops the ingestor promptly.
+    drop(broker);
+    drop(chain);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &ingest.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = ingest.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ingestor did not stop within 30 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
