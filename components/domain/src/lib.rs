@@ -12,6 +12,8 @@
 //! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
 //! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
+//! - [`signature`]: Standard Webhooks signing (relay → dispatch, dispatch → webhooks).
+//! - [`webpush`]: Web Push encryption (RFC 8291) and VAPID (RFC 8292).
 #![warn(missing_docs)]
 
 pub mod action;
@@ -26,9 +28,11 @@ pub mod kv;
 pub mod names;
 pub mod registry;
 pub mod secrets;
+pub mod signature;
 pub mod source;
 pub mod ss58;
 pub mod trigger;
+pub mod webpush;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 
