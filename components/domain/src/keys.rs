@@ -11,6 +11,7 @@
 //! | `ix/<topic>/acct/<account hex>` | JSON list of trigger ids whose filter names that account |
 //! | `ix/<topic>/any/<shard>` | JSON list of trigger ids for any account, in [`ANY_SHARDS`] shards by id hash |
 //! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
+//! | `delivery/<trigger id>` | the trigger's [`DeliveryState`](crate::delivery::DeliveryState): last attempt, recent claims |
 //! | `claim/<key>` | counter electing the one request that creates `<key>` (see below) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
@@ -54,6 +55,11 @@ pub fn chain(name: &str) -> String {
 /// `trigger/<id>`.
 pub fn trigger(id: &str) -> String {
     format!("trigger/{id}")
+}
+
+/// `delivery/<trigger id>`.
+pub fn delivery(trigger_id: &str) -> String {
+    format!("delivery/{trigger_id}")
 }
 
 /// `ix/<topic>/acct/<account hex>`.

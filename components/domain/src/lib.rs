@@ -10,6 +10,9 @@
 //! - [`source`], [`trigger`], [`filter`], [`action`]: the models and their validation.
 //! - [`envelope`]: the event envelope the ingestor produces.
 //! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
+//! - [`dispatch`]: the relay → dispatch contract and which triggers fire; [`delivery`]: delivery
+//!   state, de-duplication, retries, refused destinations; [`notification`]: what a person reads.
+//! - [`cas`]: compare-and-swap updates safe on every Spin backend.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
 //! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
 //! - [`signature`]: Standard Webhooks signing (relay → dispatch, dispatch → webhooks).
@@ -19,13 +22,17 @@
 pub mod action;
 pub mod amount;
 pub mod api;
+pub mod cas;
 pub mod catalog;
+pub mod delivery;
+pub mod dispatch;
 pub mod envelope;
 pub mod error;
 pub mod filter;
 pub mod keys;
 pub mod kv;
 pub mod names;
+pub mod notification;
 pub mod registry;
 pub mod secrets;
 pub mod signature;

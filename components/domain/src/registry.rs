@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::cas::{self, decode, encode};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::keys;
 use crate::kv::{decode_counter, KeyValue, StoreError};
@@ -14,8 +15,7 @@ use crate::secrets;
 use crate::source::{NewSource, Source, SourcePatch};
 use crate::trigger::{Minted, NewTrigger, Trigger, TriggerPatch};
 
-/// How often an index update retries after losing a compare-and-swap race before answering 503.
-pub const MAX_CAS_ATTEMPTS: usize = 64;
+pub use crate::cas::MAX_CAS_ATTEMPTS;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
@@ -35,16 +35,6 @@ pub struct CreatedTrigger {
 /// Sources and triggers over a store.
 pub struct Registry<'a, S: KeyValue + ?Sized> {
     kv: &'a S,
-}
-
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::internal(format!("stored value {key} is unreadable: {e}")))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> ApiResult<Vec<u8>> {
-    serde_json::to_vec(value)
-        .map_err(|e| ApiError::internal(format!("cannot encode a record: {e}")))
 }
 
 fn index_key(t: &Trigger) -> String {
@@ -68,49 +58,15 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     /// Lists are never deleted (an emptied list stays as `[]`), so after its creation every
     /// change to a list is a compare-and-swap on an existing value.
     fn update_list(&self, key: &str, id: &str, add: bool) -> ApiResult<()> {
-        for attempt in 0..MAX_CAS_ATTEMPTS {
-            let current = self.kv.get(key)?;
-            let mut ids: BTreeSet<String> = match &current {
-                Some(bytes) => decode(key, bytes)?,
-                None => BTreeSet::new(),
-            };
+        cas::update(self.kv, key, |ids: &mut BTreeSet<String>| {
             let changed = if add {
                 ids.insert(id.to_owned())
             } else {
                 ids.remove(id)
             };
-            if !changed {
-                return Ok(());
-            }
-            let written = match &current {
-                Some(old) => self.kv.compare_and_swap(key, Some(old), &encode(&ids)?)?,
-                None => self.create(key, &encode(&ids)?, attempt)?,
-            };
-            if written {
-                return Ok(());
-            }
-        }
-        Err(ApiError::new(
-            ErrorCode::Busy,
-            "too many concurrent changes; retry",
-        ))
-    }
-
-    /// Writes a key that does not exist yet; whether this request wrote it.
-    ///
-    /// Spin's sqlite backend does not compare-check a swap whose handle saw no value, so two
-    /// requests creating one key could both "win". An atomic counter elects the one request that
-    /// may create the key; the others re-read and compare-and-swap on what it wrote. Past half the
-    /// attempts (the elected request died before writing), fall back to the plain swap.
-    fn create(&self, key: &str, value: &[u8], attempt: usize) -> ApiResult<bool> {
-        if attempt >= MAX_CAS_ATTEMPTS / 2 {
-            return Ok(self.kv.compare_and_swap(key, None, value)?);
-        }
-        if self.kv.increment(&keys::creation_claim(key), 1)? != 1 {
-            return Ok(false);
-        }
-        self.kv.set(key, value)?;
-        Ok(true)
+            changed.then_some(())
+        })?;
+        Ok(())
     }
 
     /// Makes `source` the owner of its chain name. A name whose owner was deleted (an empty
@@ -119,7 +75,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let key = keys::chain(source.chain.as_str());
         for attempt in 0..MAX_CAS_ATTEMPTS {
             let written = match self.kv.get(&key)? {
-                None => self.create(&key, source.id.as_bytes(), attempt)?,
+                None => cas::create(self.kv, &key, source.id.as_bytes(), attempt)?,
                 Some(owner) => {
                     let owner_id = String::from_utf8_lossy(&owner).into_owned();
                     if !owner_id.is_empty() && self.kv.get(&keys::source(&owner_id))?.is_some() {
@@ -353,6 +309,9 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         // The index entry goes first, so no lookup finds an id whose record is gone mid-delete.
         self.update_list(&index_key(&current), id, false)?;
         self.kv.delete(&keys::trigger(id))?;
+        // Trigger ids are never reused, so the delivery state can go with its creation claim.
+        self.kv.delete(&keys::delivery(id))?;
+        self.kv.delete(&keys::creation_claim(&keys::delivery(id)))?;
         self.kv.increment(&keys::topic_count(&current.topic), -1)?;
         Ok(())
     }

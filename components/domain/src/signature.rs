@@ -74,7 +74,10 @@ impl SignedHeaders {
 impl SigningKey {
     /// Reads `whsec_<base64>` (the prefix is optional, as in the reference libraries).
     pub fn from_secret(secret: &str) -> Result<Self, SignatureError> {
-        let b64 = secret.trim().strip_prefix("whsec_").unwrap_or(secret.trim());
+        let b64 = secret
+            .trim()
+            .strip_prefix("whsec_")
+            .unwrap_or(secret.trim());
         let key = STANDARD
             .decode(b64)
             .map_err(|_| SignatureError::BadSecret)?;

@@ -47,7 +47,10 @@ pub enum WebPushError {
 }
 
 fn b64url(s: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(s).or_else(|_| URL_SAFE.decode(s)).ok()
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .or_else(|_| URL_SAFE.decode(s))
+        .ok()
 }
 
 /// 32 random bytes (`wasi:random` in a component).
@@ -347,7 +350,11 @@ mod tests {
         let again = VapidKey::from_base64url(&scalar).expect("round trip");
         assert_eq!(key.public_key(), again.public_key());
         let header = key
-            .authorization("https://push.example.net:8443/send/abc", "mailto:ops@example.com", 1000)
+            .authorization(
+                "https://push.example.net:8443/send/abc",
+                "mailto:ops@example.com",
+                1000,
+            )
             .expect("sign");
         let rest = header.strip_prefix("vapid t=").expect("scheme");
         let (token, k) = rest.split_once(", k=").expect("k");
@@ -358,10 +365,9 @@ mod tests {
         verifying
             .verify(signing_input.as_bytes(), &signature)
             .expect("valid ES256");
-        let claims: serde_json::Value = serde_json::from_slice(&decode(
-            signing_input.split('.').nth(1).expect("claims"),
-        ))
-        .expect("json");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&decode(signing_input.split('.').nth(1).expect("claims")))
+                .expect("json");
         assert_eq!(claims["aud"], "https://push.example.net:8443");
         assert_eq!(claims["exp"], 1000 + VAPID_VALIDITY_SECS);
         assert_eq!(claims["sub"], "mailto:ops@example.com");

@@ -1,0 +1,461 @@
+//! Delivery bookkeeping: each trigger's delivery state (what its owner sees as `delivery`, and the
+//! recent events it was sent, which makes every (event, trigger) pair go out at most once), what
+//! an answer from a push service or webhook means, the retry schedule, and which destinations
+//! are refused.
+//!
+//! The state of trigger `t` lives under `delivery/<t>`, changed only by compare-and-swap, so two
+//! dispatchers racing on one redelivered batch cannot both claim a pair. It is bounded: it keeps
+//! the last [`RECENT`] claims (a redelivery replays at most the relay's uncommitted batches,
+//! far fewer), and it is deleted with the trigger.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::cas;
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::kv::KeyValue;
+use crate::source::Source;
+use crate::trigger::{Status, Trigger};
+
+/// How many recent claims a trigger remembers.
+pub const RECENT: usize = 512;
+/// The default retry schedule, in the spirit of Svix: seconds, then minutes, then hours.
+pub const DEFAULT_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h";
+
+/// What happened on the last attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// RFC 3339.
+    pub at: String,
+    /// The event.
+    pub event_id: String,
+    /// `delivered`, `retrying`, `failed`, `gone`.
+    pub outcome: String,
+    /// The HTTP status, when there was an answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// One trigger's delivery state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryState {
+    /// Claimed `(event, attempt)` keys, oldest first.
+    #[serde(default)]
+    pub recent: VecDeque<String>,
+    /// The last attempt.
+    #[serde(default)]
+    pub last_attempt: Option<Attempt>,
+    /// RFC 3339 of the last success.
+    #[serde(default)]
+    pub last_success_at: Option<String>,
+    /// The last error, in words.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// Successful deliveries, all time.
+    #[serde(default)]
+    pub delivered: u64,
+}
+
+impl DeliveryState {
+    /// What the trigger's owner sees.
+    pub fn view(&self) -> Value {
+        json!({
+            "last_attempt": self.last_attempt,
+            "last_success_at": self.last_success_at,
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "delivered": self.delivered,
+        })
+    }
+}
+
+/// The de-duplication key of one attempt: the event id's first 128 bits and the attempt number.
+pub fn claim_key(event_id: &str, attempt: u32) -> String {
+    let hex = event_id.trim_start_matches("0x");
+    let short = hex.get(..32).unwrap_or(hex);
+    format!("{short}/{attempt}")
+}
+
+/// What an answer (or its absence) means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Taken.
+    Delivered,
+    /// Worth trying again later.
+    Retry(String),
+    /// The destination is gone for good (404/410 from a push service, 410 from a webhook).
+    Gone(String),
+    /// Refused in a way retrying cannot fix (a push service's 400/401/403/413).
+    Failed(String),
+}
+
+/// Classifies a push service's answer (RFC 8030 section 8; what Mozilla and Google answer).
+pub fn classify_push(answer: &Result<u16, String>) -> Outcome {
+    match answer {
+        Ok(s) if (200..300).contains(s) => Outcome::Delivered,
+        Ok(s @ (404 | 410)) => Outcome::Gone(format!(
+            "the push service answered {s}: the browser's subscription expired or was removed"
+        )),
+        Ok(s @ (429 | 500..=599)) => Outcome::Retry(format!("the push service answered {s}")),
+        Ok(413) => Outcome::Failed("the push service refused the message as too large (413)".into()),
+        Ok(s @ (401 | 403)) => Outcome::Failed(format!(
+            "the push service refused the VAPID authorization ({s}): the subscription was made with another application server key"
+        )),
+        Ok(s) => Outcome::Failed(format!("the push service refused the message ({s})")),
+        Err(e) => Outcome::Retry(e.clone()),
+    }
+}
+
+/// Classifies a webhook's answer: any 2xx is taken, 410 unsubscribes (as REST hooks do), every
+/// other answer and every network error is retried.
+pub fn classify_webhook(answer: &Result<u16, String>) -> Outcome {
+    match answer {
+        Ok(s) if (200..300).contains(s) => Outcome::Delivered,
+        Ok(410) => Outcome::Gone("the webhook answered 410 Gone".into()),
+        Ok(s) => Outcome::Retry(format!("the webhook answered {s}")),
+        Err(e) => Outcome::Retry(e.clone()),
+    }
+}
+
+/// When retries happen: the delay before retry 1, 2, … .
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(Vec<Duration>);
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self::parse(DEFAULT_SCHEDULE).unwrap_or(Self(Vec::new()))
+    }
+}
+
+impl RetrySchedule {
+    /// Parses `5s,5m,30m` (humantime durations, comma-separated; empty: no retries).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    /// The delay before retry `attempt` (1-based); `None` once the schedule is used up.
+    pub fn delay(&self, attempt: u32) -> Option<Duration> {
+        let index = usize::try_from(attempt).ok()?.checked_sub(1)?;
+        self.0.get(index).copied()
+    }
+
+    /// How many retries follow the first attempt.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether failures are never retried.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn private_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        // 100.64.0.0/10, carrier-grade NAT: not reachable from the internet either.
+        || (a == 100 && (64..128).contains(&b))
+}
+
+fn private_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return private_v4(v4);
+    }
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local
+        || (first & 0xffc0) == 0xfe80 // link-local
+}
+
+/// Refuses deliveries to loopback, private and link-local addresses (IP literals and
+/// `localhost`) unless `allow_private` (tests, local development). Names that resolve to such
+/// addresses are for the runtime to refuse (Spin's `block_networks = ["private"]`).
+pub fn check_destination(raw: &str, allow_private: bool) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if allow_private {
+        return Ok(());
+    }
+    let private = match url.host() {
+        Some(url::Host::Ipv4(ip)) => private_v4(ip),
+        Some(url::Host::Ipv6(ip)) => private_v6(ip),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => true,
+    };
+    if private {
+        return Err(format!(
+            "{} is a loopback, private or link-local address; deliveries go to public hosts only",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an IP address is one [`check_destination`] refuses.
+pub fn is_private_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => private_v4(v4),
+        IpAddr::V6(v6) => private_v6(v6),
+    }
+}
+
+/// Delivery state and trigger reads for the dispatcher, over a store.
+pub struct Deliveries<'a, S: KeyValue + ?Sized> {
+    kv: &'a S,
+}
+
+impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
+    /// Over `kv`.
+    pub fn new(kv: &'a S) -> Self {
+        Self { kv }
+    }
+
+    /// The sources with these ids, in one read (absent ones are `None`).
+    pub fn sources(&self, ids: &[String]) -> ApiResult<Vec<Option<Source>>> {
+        let keys: Vec<String> = ids.iter().map(|id| keys::source(id)).collect();
+        keys.iter()
+            .zip(self.kv.get_many(&keys)?)
+            .map(|(k, v)| v.map(|b| cas::decode(k, &b)).transpose())
+            .collect()
+    }
+
+    /// A trigger by id, without its token: for the dispatcher only.
+    pub fn trigger(&self, id: &str) -> ApiResult<Option<Trigger>> {
+        let key = keys::trigger(id);
+        self.kv
+            .get(&key)?
+            .map(|b| cas::decode(&key, &b))
+            .transpose()
+    }
+
+    /// A trigger's delivery state (default when it never had a delivery).
+    pub fn state(&self, trigger_id: &str) -> ApiResult<DeliveryState> {
+        let key = keys::delivery(trigger_id);
+        Ok(self
+            .kv
+            .get(&key)?
+            .map(|b| cas::decode(&key, &b))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Claims attempt `attempt` of `event_id` for the trigger: true for exactly one caller.
+    pub fn claim(&self, trigger_id: &str, event_id: &str, attempt: u32) -> ApiResult<bool> {
+        let claim = claim_key(event_id, attempt);
+        let won = cas::update(
+            self.kv,
+            &keys::delivery(trigger_id),
+            |s: &mut DeliveryState| {
+                if s.recent.contains(&claim) {
+                    return None;
+                }
+                s.recent.push_back(claim.clone());
+                while s.recent.len() > RECENT {
+                    s.recent.pop_front();
+                }
+                Some(())
+            },
+        )?;
+        Ok(won.is_some())
+    }
+
+    /// Records the result of an attempt.
+    pub fn record(
+        &self,
+        trigger_id: &str,
+        event_id: &str,
+        answer: &Result<u16, String>,
+        outcome: &Outcome,
+        now: &str,
+    ) -> ApiResult<()> {
+        cas::update(
+            self.kv,
+            &keys::delivery(trigger_id),
+            |s: &mut DeliveryState| {
+                let (word, error) = match outcome {
+                    Outcome::Delivered => ("delivered", None),
+                    Outcome::Retry(e) => ("retrying", Some(e)),
+                    Outcome::Gone(e) => ("gone", Some(e)),
+                    Outcome::Failed(e) => ("failed", Some(e)),
+                };
+                s.last_attempt = Some(Attempt {
+                    at: now.to_owned(),
+                    event_id: event_id.to_owned(),
+                    outcome: word.to_owned(),
+                    status: answer.as_ref().ok().copied(),
+                });
+                match error {
+                    None => {
+                        s.last_success_at = Some(now.to_owned());
+                        s.consecutive_failures = 0;
+                        s.delivered += 1;
+                    }
+                    Some(e) => {
+                        s.last_error = Some(e.clone());
+                        s.consecutive_failures += 1;
+                    }
+                }
+                Some(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Pauses a trigger with the reason in its status (the page shows it), unless its owner
+    /// changed it meanwhile (compare-and-swap on the record).
+    pub fn deactivate(&self, trigger_id: &str, reason: &str, now: &str) -> ApiResult<()> {
+        let key = keys::trigger(trigger_id);
+        for _ in 0..cas::MAX_CAS_ATTEMPTS {
+            let Some(current) = self.kv.get(&key)? else {
+                return Ok(());
+            };
+            let mut trigger: Trigger = cas::decode(&key, &current)?;
+            if !trigger.status.active {
+                return Ok(());
+            }
+            trigger.status = Status {
+                active: false,
+                date_changed: now.to_owned(),
+                reason: Some(reason.to_owned()),
+            };
+            if self
+                .kv
+                .compare_and_swap(&key, Some(&current), &cas::encode(&trigger)?)?
+            {
+                return Ok(());
+            }
+        }
+        Err(ApiError::internal(format!(
+            "could not deactivate {trigger_id}: too many concurrent changes"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryStore;
+
+    #[test]
+    fn each_attempt_is_claimed_once_and_the_memory_is_bounded() {
+        let kv = MemoryStore::default();
+        let d = Deliveries::new(&kv);
+        let event = format!("0x{}", "ab".repeat(32));
+        assert!(d.claim("trg_1", &event, 0).expect("claim"));
+        assert!(!d.claim("trg_1", &event, 0).expect("again"));
+        assert!(d
+            .claim("trg_1", &event, 1)
+            .expect("a retry is its own attempt"));
+        assert!(d.claim("trg_2", &event, 0).expect("another trigger"));
+        for i in 0..RECENT {
+            d.claim("trg_1", &format!("0x{i:032x}{}", "00".repeat(16)), 0)
+                .expect("claim");
+        }
+        let state = d.state("trg_1").expect("state");
+        assert_eq!(state.recent.len(), RECENT);
+        assert!(kv
+            .get("delivery/trg_1")
+            .expect("get")
+            .is_some_and(|v| v.len() < 40 * RECENT));
+    }
+
+    #[test]
+    fn records_show_success_and_failures() {
+        let kv = MemoryStore::default();
+        let d = Deliveries::new(&kv);
+        let fail = Err("connection refused".to_string());
+        d.record("t", "0x1", &fail, &classify_webhook(&fail), "t1")
+            .expect("record");
+        d.record("t", "0x1", &Ok(503), &classify_webhook(&Ok(503)), "t2")
+            .expect("record");
+        let s = d.state("t").expect("state");
+        assert_eq!(s.consecutive_failures, 2);
+        assert_eq!(s.last_error.as_deref(), Some("the webhook answered 503"));
+        d.record("t", "0x1", &Ok(204), &Outcome::Delivered, "t3")
+            .expect("record");
+        let s = d.state("t").expect("state");
+        assert_eq!((s.consecutive_failures, s.delivered), (0, 1));
+        assert_eq!(s.view()["last_attempt"]["status"], 204);
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        assert_eq!(classify_push(&Ok(201)), Outcome::Delivered);
+        assert!(matches!(classify_push(&Ok(410)), Outcome::Gone(_)));
+        assert!(matches!(classify_push(&Ok(404)), Outcome::Gone(_)));
+        assert!(matches!(classify_push(&Ok(429)), Outcome::Retry(_)));
+        assert!(matches!(classify_push(&Ok(502)), Outcome::Retry(_)));
+        assert!(matches!(classify_push(&Ok(403)), Outcome::Failed(_)));
+        assert!(matches!(
+            classify_push(&Err("timeout".into())),
+            Outcome::Retry(_)
+        ));
+        assert!(matches!(classify_webhook(&Ok(400)), Outcome::Retry(_)));
+        assert!(matches!(classify_webhook(&Ok(410)), Outcome::Gone(_)));
+    }
+
+    #[test]
+    fn schedules_parse_and_end() {
+        let s = RetrySchedule::default();
+        assert_eq!(s.delay(1), Some(Duration::from_secs(5)));
+        assert_eq!(s.delay(6), Some(Duration::from_secs(36_000)));
+        assert_eq!(s.delay(7), None);
+        assert_eq!(s.delay(0), None);
+        let fast = RetrySchedule::parse("200ms, 1s").expect("parse");
+        assert_eq!(fast.len(), 2);
+        assert!(RetrySchedule::parse("soon").is_err());
+        assert!(RetrySchedule::parse("").expect("empty").is_empty());
+    }
+
+    #[test]
+    fn private_destinations_are_refused_unless_allowed() {
+        for bad in [
+            "https://localhost/x",
+            "https://api.localhost/x",
+            "https://127.0.0.1:8443/x",
+            "https://2130706433/x",
+            "https://10.1.2.3/",
+            "https://192.168.0.1/",
+            "https://169.254.169.254/latest",
+            "https://[::1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+        ] {
+            assert!(check_destination(bad, false).is_err(), "{bad}");
+            assert!(check_destination(bad, true).is_ok(), "{bad}");
+        }
+        for good in [
+            "https://hooks.example.com/x",
+            "https://8.8.8.8/",
+            "https://[2001:db8::1]/",
+        ] {
+            assert!(check_destination(good, false).is_ok(), "{good}");
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The relay → dispatch wire contract (docs/delivery.md) and the rules that turn one event into
+//! deliveries: which triggers fire, what each one sends.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::envelope::Envelope;
+use crate::source::Source;
+use crate::trigger::Trigger;
+
+/// The most records and retries one dispatch request may carry.
+pub const MAX_BATCH: usize = 500;
+
+/// One broker record, as the relay forwards it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// Base64 of the key, if the record has one.
+    pub key: Option<String>,
+    /// Base64 of the value.
+    pub value: String,
+    /// The broker timestamp (ms), if known.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+/// A delivery to try again: opaque to the relay, which passes it back unchanged when it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryItem {
+    /// The trigger to deliver to.
+    pub trigger: String,
+    /// The event's record.
+    pub record: Record,
+}
+
+/// A retry coming back from the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DueRetry {
+    /// Which attempt this is (1 for the first retry).
+    pub attempt: u32,
+    /// What to retry.
+    pub item: RetryItem,
+}
+
+/// `POST /dispatch`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRequest {
+    /// New records.
+    #[serde(default)]
+    pub records: Vec<Record>,
+    /// Retries that are due.
+    #[serde(default)]
+    pub retries: Vec<DueRetry>,
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// The app took responsibility for it (delivered, scheduled for retry, or nothing matched).
+    Accepted,
+    /// Never deliverable (not an envelope): the relay dead-letters it.
+    Rejected,
+}
+
+/// One record's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordResult {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// Accepted or rejected.
+    pub outcome: RecordOutcome,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A retry the relay must hold until it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledRetry {
+    /// The attempt it will be.
+    pub attempt: u32,
+    /// When, in Unix milliseconds.
+    pub due_at_ms: u64,
+    /// What to pass back.
+    pub item: RetryItem,
+}
+
+/// The `200` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchResponse {
+    /// One entry per record of the request.
+    pub records: Vec<RecordResult>,
+    /// Deliveries to retry later.
+    pub retries: Vec<ScheduledRetry>,
+}
+
+impl Record {
+    /// The record's value bytes.
+    pub fn value_bytes(&self) -> Result<Vec<u8>, String> {
+        STANDARD
+            .decode(&self.value)
+            .map_err(|e| format!("the value is not base64: {e}"))
+    }
+
+    /// The record's key bytes.
+    pub fn key_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        self.key
+            .as_deref()
+            .map(|k| {
+                STANDARD
+                    .decode(k)
+                    .map_err(|e| format!("the key is not base64: {e}"))
+            })
+            .transpose()
+    }
+
+    /// The envelope in the value, or why there is none.
+    pub fn envelope(&self) -> Result<Envelope, String> {
+        let bytes = self.value_bytes()?;
+        let envelope: Envelope =
+            serde_json::from_slice(&bytes).map_err(|e| format!("not an event envelope: {e}"))?;
+        let topic = envelope
+            .topic()
+            .ok_or_else(|| format!("envelope {} names no valid event", envelope.id))?;
+        if topic.as_str() != self.topic {
+            return Err(format!(
+                "envelope {} is {topic}, but arrived on topic {}",
+                envelope.id, self.topic
+            ));
+        }
+        Ok(envelope)
+    }
+
+    /// An accepted answer for this record.
+    pub fn accepted(&self) -> RecordResult {
+        self.result(RecordOutcome::Accepted, None)
+    }
+
+    /// A rejected answer for this record.
+    pub fn rejected(&self, reason: String) -> RecordResult {
+        self.result(RecordOutcome::Rejected, Some(reason))
+    }
+
+    fn result(&self, outcome: RecordOutcome, reason: Option<String>) -> RecordResult {
+        RecordResult {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            outcome,
+            reason,
+        }
+    }
+}
+
+/// Why a trigger found in the index does not fire for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Paused by its owner or deactivated.
+    Paused,
+    /// Its source was deleted (or replaced by another source of the same chain name).
+    SourceGone,
+    /// Another event or topic (an index entry left by a change).
+    OtherEvent,
+    /// The filter does not match.
+    Filtered,
+}
+
+/// Whether `trigger` fires for `envelope`; `source` is the trigger's source record, if it exists.
+pub fn fires(trigger: &Trigger, envelope: &Envelope, source: Option<&Source>) -> Result<(), Skip> {
+    if !trigger.status.active {
+        return Err(Skip::Paused);
+    }
+    match source {
+        Some(s) if s.id == trigger.source && s.chain == envelope.chain => {}
+        _ => return Err(Skip::SourceGone),
+    }
+    let event = envelope.event_name().ok_or(Skip::OtherEvent)?;
+    if event != trigger.event || envelope.chain != trigger.chain {
+        return Err(Skip::OtherEvent);
+    }
+    match &trigger.filter {
+        Some(filter) if !filter.matches(&event, &envelope.fields) => Err(Skip::Filtered),
+        _ => Ok(()),
+    }
+}
+
+/// The webhook body for one record, shaped as the original Kafka feed delivered it:
+/// `{"messages": [{"topic", "partition", "offset", "key", "value"}]}`. `value` is the envelope as
+/// a JSON object with `isJSONData`, base64 of its bytes with `isBinaryValue`, else its text;
+/// `key` is base64 with `isBinaryKey`, else text.
+pub fn webhook_body(trigger: &Trigger, record: &Record, value: &[u8]) -> Value {
+    let key = match record.key_bytes() {
+        Ok(Some(bytes)) if trigger.feed.is_binary_key => Value::String(STANDARD.encode(bytes)),
+        Ok(Some(bytes)) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        _ => Value::Null,
+    };
+    let value = if trigger.feed.is_json_data {
+        serde_json::from_slice(value).unwrap_or(Value::Null)
+    } else if trigger.feed.is_binary_value {
+        Value::String(STANDARD.encode(value))
+    } else {
+        Value::String(String::from_utf8_lossy(value).into_owned())
+    };
+    json!({"messages": [{
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": key,
+        "value": value,
+    }]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(value: &[u8]) -> Record {
+        Record {
+            topic: "paseo.Balances.Transfer".into(),
+            partition: 0,
+            offset: 7,
+            key: Some(STANDARD.encode(b"0xaa")),
+            value: STANDARD.encode(value),
+            timestamp: None,
+        }
+    }
+
+    #[test]
+    fn records_that_are_not_envelopes_say_why() {
+        assert!(record(b"hello")
+            .envelope()
+            .expect_err("junk")
+            .starts_with("not an event envelope"));
+        let mut bad = record(b"{}");
+        bad.value = "***".into();
+        assert!(bad.envelope().expect_err("b64").contains("base64"));
+        let wire: DispatchRequest =
+            serde_json::from_str(r#"{"records": [{"topic": "t", "partition": 0, "offset": 1, "key": null, "value": ""}]}"#)
+                .expect("wire");
+        assert_eq!(wire.records[0].timestamp, None);
+        assert!(serde_json::from_str::<DispatchRequest>(r#"{"recs": []}"#).is_err());
+    }
+}
