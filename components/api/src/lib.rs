@@ -7,23 +7,25 @@
 #![allow(unsafe_code)]
 
 mod http;
-mod store;
 
+use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};
+use aurras_domain::delivery::{Deliveries, Outcome};
+use aurras_domain::dispatch::{Job, Record};
+use aurras_domain::notification::test_envelope;
 use aurras_domain::registry::Registry;
 use aurras_domain::source::{NewSource, SourcePatch};
 use aurras_domain::ss58::AccountId;
+use aurras_domain::trigger::Trigger;
 use aurras_domain::trigger::{NewTrigger, TriggerPatch};
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
 use serde_json::{json, Value};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
-use crate::http::{bearer, json_response, method_name, Answer};
-use crate::store::WasiStore;
-
-/// The store every record lives in.
-const STORE: &str = "default";
+use aurras_spin::deliver::{self, Mode};
+use aurras_spin::http::{bearer, json_response, method_name, now_millis, variable, Answer};
+use aurras_spin::{WasiStore, STORE};
 
 /// The OpenAPI document, served at `/api/openapi.json`.
 const OPENAPI: &str = include_str!("../../../docs/openapi.json");
@@ -47,11 +49,7 @@ fn handle(req: Request) -> Response {
 }
 
 fn now() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    aurras_domain::rfc3339(millis)
+    aurras_spin::http::now_rfc3339()
 }
 
 fn route(req: &Request, method: &str) -> ApiResult<Answer> {
@@ -125,7 +123,9 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::GetChainSpec => Answer::json(200, registry.chain_spec(&param("id"), false)?),
         Operation::GetRelayChainSpec => Answer::json(200, registry.chain_spec(&param("id"), true)?),
         Operation::CreateTrigger => {
-            let created = registry.create_trigger(parse_json::<NewTrigger>(&body)?, &now())?;
+            let req = parse_json::<NewTrigger>(&body)?;
+            check_destination(Some(&req.action))?;
+            let created = registry.create_trigger(req, &now())?;
             let mut view = created.trigger.view();
             view["token"] = json!(created.token);
             // The signing secret, like the token, is shown once.
@@ -135,10 +135,16 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(201, view).located(format!("/api/triggers/{}", created.trigger.id))
         }
         Operation::GetTrigger => {
-            Answer::json(200, registry.trigger(&param("id"), &token())?.view())
+            let trigger = registry.trigger(&param("id"), &token())?;
+            let mut view = trigger.view();
+            view["delivery"] = Deliveries::new(&kv).state(&trigger.id)?.view();
+            Answer::json(200, view)
         }
+        Operation::TestTrigger => test_trigger(&kv, &registry.trigger(&param("id"), &token())?)?,
+        Operation::PushPublicKey => push_public_key()?,
         Operation::ReplaceTrigger => {
             let req = parse_json::<NewTrigger>(&body)?;
+            check_destination(Some(&req.action))?;
             Answer::json(
                 200,
                 registry
@@ -148,6 +154,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         }
         Operation::PatchTrigger => {
             let patch = parse_json::<TriggerPatch>(&body)?;
+            check_destination(patch.action.as_ref())?;
             Answer::json(
                 200,
                 registry
@@ -231,5 +238,78 @@ fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiRe
     Ok(Answer::json(
         200,
         json!({"topic": topic, "triggers": found}),
+    ))
+}
+
+/// Refuses loopback, private and link-local destinations up front (unless the deployment allows
+/// them), so a trigger that could never deliver is not stored.
+fn check_destination(action: Option<&ActionSpec>) -> ApiResult<()> {
+    let allow = variable("allow_private_destinations").is_some_and(|v| v.trim() == "true");
+    let (url, field) = match action {
+        Some(ActionSpec::WebPush(push)) => (&push.endpoint, "action.web_push.endpoint"),
+        Some(ActionSpec::Webhook(hook)) => (&hook.url, "action.webhook.url"),
+        None => return Ok(()),
+    };
+    aurras_domain::delivery::check_destination(url, allow).map_err(|m| ApiError::invalid(field, m))
+}
+
+/// `GET /api/push/public-key`: the VAPID key pages subscribe with.
+fn push_public_key() -> ApiResult<Answer> {
+    let key = deliver::config().vapid.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotConfigured,
+            "Web Push is not configured: the operator sets the Spin variable vapid_private_key",
+        )
+    })?;
+    Ok(Answer::json(200, json!({ "publicKey": key.public_key() }))
+        .with_header("cache-control", "public, max-age=300".into()))
+}
+
+/// `POST /api/triggers/{id}/test`: sends a made-up event of the trigger's kind now and answers
+/// with what the destination said. Nothing is stored: a failed test neither pauses the trigger
+/// nor counts as a failed delivery.
+fn test_trigger(kv: &WasiStore, trigger: &Trigger) -> ApiResult<Answer> {
+    let registry = Registry::new(kv);
+    let source = registry.source(&trigger.source).ok();
+    let envelope = test_envelope(
+        trigger,
+        source.as_ref().map(|s| s.ss58_prefix).unwrap_or(42),
+        now_millis(),
+    );
+    let value = serde_json::to_vec(&envelope).map_err(|e| ApiError::internal(e.to_string()))?;
+    let record = Record {
+        topic: trigger.topic.to_string(),
+        partition: 0,
+        offset: 0,
+        key: None,
+        value: aurras_domain::dispatch::encode_bytes(&value),
+        timestamp: None,
+    };
+    let job = Job {
+        token: source.and_then(|s| s.token),
+        trigger: trigger.clone(),
+        envelope,
+        record,
+        attempt: 0,
+        test: true,
+    };
+    let config = deliver::config();
+    let done = deliver::deliver(kv, &config, vec![job], Mode::Test)?;
+    let Some(result) = done.into_iter().next() else {
+        return Err(ApiError::internal("the test delivery was not attempted"));
+    };
+    let (outcome, error) = match &result.outcome {
+        Outcome::Delivered => ("delivered", None),
+        Outcome::Retry(e) => ("failed_temporarily", Some(e)),
+        Outcome::Gone(e) => ("gone", Some(e)),
+        Outcome::Failed(e) => ("failed", Some(e)),
+    };
+    Ok(Answer::json(
+        200,
+        json!({
+            "outcome": outcome,
+            "status": result.answer.as_ref().ok(),
+            "error": error,
+        }),
     ))
 }

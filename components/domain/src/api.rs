@@ -36,6 +36,8 @@ pub enum Operation {
     PatchTrigger,
     DeleteTrigger,
     LookupTriggers,
+    PushPublicKey,
+    TestTrigger,
 }
 
 /// One route.
@@ -135,6 +137,14 @@ pub const ROUTES: &[Route] = &[
         TriggerOwner,
         0,
     ),
+    route(
+        "POST",
+        "/api/triggers/{id}/test",
+        TestTrigger,
+        TriggerOwner,
+        0,
+    ),
+    route("GET", "/api/push/public-key", PushPublicKey, Public, 0),
     route(
         "GET",
         "/api/topics/{topic}/triggers",

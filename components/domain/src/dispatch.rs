@@ -6,9 +6,16 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use sha2::{Digest, Sha256};
+
+use crate::action::Action;
+use crate::delivery::{check_destination, classify_push, classify_webhook, Outcome, RetrySchedule};
 use crate::envelope::Envelope;
-use crate::source::Source;
+use crate::notification::Notification;
+use crate::signature::SigningKey;
+use crate::source::{Source, TokenInfo};
 use crate::trigger::Trigger;
+use crate::webpush::{push_request, topic_for, PushOptions, Urgency, VapidKey};
 
 /// The most records and retries one dispatch request may carry.
 pub const MAX_BATCH: usize = 500;
@@ -168,6 +175,11 @@ impl Record {
     }
 }
 
+/// Base64 (standard) of bytes, as records carry keys and values.
+pub fn encode_bytes(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
 /// Why a trigger found in the index does not fire for an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
@@ -224,6 +236,137 @@ pub fn webhook_body(trigger: &Trigger, record: &Record, value: &[u8]) -> Value {
         "key": key,
         "value": value,
     }]})
+}
+
+/// What the deployment configures for deliveries (Spin variables).
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// The VAPID key (`vapid_private_key`); push deliveries fail without it.
+    pub vapid: Option<VapidKey>,
+    /// `vapid_subject`.
+    pub vapid_subject: String,
+    /// `allow_private_destinations`.
+    pub allow_private: bool,
+    /// `explorer_url`, a template with `{chain}` and `{block}`.
+    pub explorer_url: Option<String>,
+    /// `retry_schedule`.
+    pub schedule: RetrySchedule,
+}
+
+/// How long a push service keeps a notification for an offline device.
+pub const PUSH_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// One delivery to make: an event for a trigger.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The trigger.
+    pub trigger: Trigger,
+    /// The event.
+    pub envelope: Envelope,
+    /// The record it came in.
+    pub record: Record,
+    /// 0 for the first attempt, then the retry number.
+    pub attempt: u32,
+    /// The source's token, for amounts in its units.
+    pub token: Option<TokenInfo>,
+    /// A test delivery (`POST /api/triggers/{id}/test`).
+    pub test: bool,
+}
+
+/// An HTTP request to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The URL.
+    pub url: String,
+    /// Headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body (POSTed).
+    pub body: Vec<u8>,
+}
+
+/// The Standard Webhooks message id of an event for a trigger: the same on every retry, so the
+/// receiver can de-duplicate too.
+pub fn message_id(event_id: &str, trigger_id: &str) -> String {
+    let digest = Sha256::digest(format!("{event_id}/{trigger_id}").as_bytes());
+    format!("msg_{}", hex::encode(&digest[..16]))
+}
+
+impl Job {
+    /// The request that delivers this job, or why it cannot be made (which retrying would not fix).
+    pub fn request(&self, config: &DeliveryConfig, now_secs: u64) -> Result<HttpRequest, String> {
+        match &self.trigger.action {
+            Action::WebPush(subscription) => {
+                check_destination(&subscription.endpoint, config.allow_private)?;
+                let vapid = config.vapid.as_ref().ok_or(
+                    "the deployment has no VAPID key (set the Spin variable vapid_private_key)",
+                )?;
+                let mut note = Notification::for_event(
+                    &self.trigger,
+                    &self.envelope,
+                    self.token.as_ref(),
+                    config.explorer_url.as_deref(),
+                );
+                note.data.test = self.test;
+                if self.test {
+                    note.title = format!("Test: {}", note.title);
+                }
+                let topic = topic_for(&self.envelope.id);
+                let push = push_request(
+                    vapid,
+                    subscription,
+                    &note.payload(),
+                    &PushOptions {
+                        ttl_secs: PUSH_TTL_SECS,
+                        urgency: Urgency::Normal,
+                        topic: Some(&topic),
+                        subject: &config.vapid_subject,
+                        now_secs,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(HttpRequest {
+                    url: push.url,
+                    headers: push.headers,
+                    body: push.body,
+                })
+            }
+            Action::Webhook(hook) => {
+                check_destination(&hook.url, config.allow_private)?;
+                let value = self.record.value_bytes()?;
+                let mut body = webhook_body(&self.trigger, &self.record, &value);
+                if self.test {
+                    body["test"] = Value::Bool(true);
+                }
+                let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+                let key = SigningKey::from_secret(&hook.secret).map_err(|e| e.to_string())?;
+                let signed = key.sign(
+                    &message_id(&self.envelope.id, &self.trigger.id),
+                    now_secs,
+                    &body,
+                );
+                let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+                headers.extend(
+                    signed
+                        .pairs()
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                );
+                Ok(HttpRequest {
+                    url: hook.url.clone(),
+                    headers,
+                    body,
+                })
+            }
+        }
+    }
+
+    /// What the answer means, by the kind of destination.
+    pub fn classify(&self, answer: &Result<u16, String>) -> Outcome {
+        match self.trigger.action {
+            Action::WebPush(_) => classify_push(answer),
+            Action::Webhook(_) => classify_webhook(answer),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Too many concurrent writers to one record; retrying will work.
     Busy,
+    /// The deployment lacks a setting the route needs (a Spin variable).
+    NotConfigured,
     /// Something failed inside; details are in the logs, not in the answer.
     Internal,
 }
@@ -44,7 +46,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::Busy => 503,
+            ErrorCode::Busy | ErrorCode::NotConfigured => 503,
             ErrorCode::Internal => 500,
         }
     }

@@ -1,0 +1,205 @@
+//! Outbound HTTP for fan-out: many requests in flight at once, each with time-outs, so one
+//! endpoint that hangs or crawls never delays anyone else's notification.
+//!
+//! Written on the wasi:http interface directly rather than `spin_sdk::http::send`, which sets no
+//! `request-options` (so no time-outs) and sends one request per `await`. Here every request is
+//! started first, then `wasi:io/poll` waits on all of them and on a deadline together.
+
+use std::time::Duration;
+
+use wasi::clocks::monotonic_clock;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
+};
+use wasi::io::poll;
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// `https://host[:port]/path?query`.
+    pub url: String,
+    /// Headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// The body (sent with POST).
+    pub body: Vec<u8>,
+}
+
+/// How long to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For the TCP and TLS connection.
+    pub connect: Duration,
+    /// From the request sent to the first byte of the answer.
+    pub first_byte: Duration,
+    /// For the whole fan-out: requests still unanswered then count as timed out.
+    pub overall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(10),
+            overall: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The status of each answer, or why there was none.
+pub type Answer = Result<u16, String>;
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn describe(e: &ErrorCode) -> String {
+    match e {
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => "the host name does not resolve".into(),
+        ErrorCode::DestinationNotFound => "the host name does not resolve".into(),
+        ErrorCode::DestinationUnavailable | ErrorCode::ConnectionRefused => {
+            "the connection was refused".into()
+        }
+        ErrorCode::DestinationIpProhibited | ErrorCode::DestinationIpUnroutable => {
+            "the destination address is blocked".into()
+        }
+        ErrorCode::ConnectionTimeout => "timed out connecting".into(),
+        ErrorCode::ConnectionReadTimeout => "timed out waiting for the answer".into(),
+        ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => {
+            "the TLS certificate was not accepted".into()
+        }
+        ErrorCode::HttpRequestDenied => {
+            "the runtime denied the request (allowed_outbound_hosts)".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Starts one request; its response future, or why it could not start.
+fn start(req: &Outgoing, timeouts: &Timeouts) -> Result<FutureIncomingResponse, String> {
+    let url = url_parts(&req.url)?;
+    let pairs: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .chain(std::iter::once((
+            "content-length".to_owned(),
+            req.body.len().to_string().into_bytes(),
+        )))
+        .collect();
+    let headers = Fields::from_list(&pairs).map_err(|e| format!("bad header: {e:?}"))?;
+    let request = OutgoingRequest::new(headers);
+    let setup = [
+        request.set_method(&Method::Post),
+        request.set_scheme(Some(&url.scheme)),
+        request.set_authority(Some(&url.authority)),
+        request.set_path_with_query(Some(&url.path)),
+    ];
+    if setup.iter().any(Result::is_err) {
+        return Err(format!("{:?} cannot be requested", req.url));
+    }
+    let body = request
+        .body()
+        .map_err(|()| "the request body is unavailable".to_owned())?;
+    let options = RequestOptions::new();
+    // Hosts may not support every option; the overall deadline still bounds the wait.
+    let _ = options.set_connect_timeout(Some(nanos(timeouts.connect)));
+    let _ = options.set_first_byte_timeout(Some(nanos(timeouts.first_byte)));
+    let _ = options.set_between_bytes_timeout(Some(nanos(timeouts.first_byte)));
+    let future = outgoing_handler::handle(request, Some(options)).map_err(|e| describe(&e))?;
+    write_body(body, &req.body)?;
+    Ok(future)
+}
+
+/// Writes the body into the request. Bodies here are small (a push message is at most 4 KiB), so
+/// the host's pipe takes them without waiting for the connection.
+fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+    {
+        let stream = body
+            .write()
+            .map_err(|()| "the request body is unavailable".to_owned())?;
+        for chunk in bytes.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("writing the request body: {e:?}"))?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| describe(&e))
+}
+
+struct UrlParts {
+    scheme: Scheme,
+    authority: String,
+    path: String,
+}
+
+fn url_parts(raw: &str) -> Result<UrlParts, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let scheme = match url.scheme() {
+        "https" => Scheme::Https,
+        "http" => Scheme::Http,
+        other => return Err(format!("{other}:// URLs cannot be delivered to")),
+    };
+    let host = url
+        .host_str()
+        .filter(|_| url.username().is_empty() && url.password().is_none())
+        .ok_or_else(|| format!("{raw:?} has no usable host"))?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    Ok(UrlParts {
+        scheme,
+        authority,
+        path,
+    })
+}
+
+/// Sends every request at once and waits for all answers, at most `timeouts.overall`. Answers
+/// come back in the order of `requests`. Response bodies are not read: the status says it all.
+pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
+    let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
+    let mut pending: Vec<(usize, FutureIncomingResponse)> = Vec::new();
+    for (i, req) in requests.iter().enumerate() {
+        match start(req, &timeouts) {
+            Ok(future) => pending.push((i, future)),
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    let deadline = monotonic_clock::now().saturating_add(nanos(timeouts.overall));
+    while !pending.is_empty() {
+        let now = monotonic_clock::now();
+        if now >= deadline {
+            break;
+        }
+        let timer = monotonic_clock::subscribe_duration(deadline - now);
+        let pollables: Vec<_> = pending.iter().map(|(_, f)| f.subscribe()).collect();
+        let mut waiting: Vec<&wasi::io::poll::Pollable> = pollables.iter().collect();
+        waiting.push(&timer);
+        let ready = poll::poll(&waiting);
+        drop(waiting);
+        drop(pollables);
+        let mut still = Vec::new();
+        for (n, (i, future)) in pending.into_iter().enumerate() {
+            let is_ready = ready
+                .iter()
+                .any(|r| usize::try_from(*r).is_ok_and(|r| r == n));
+            match is_ready.then(|| future.get()).flatten() {
+                Some(Ok(Ok(response))) => answers[i] = Some(Ok(response.status())),
+                Some(Ok(Err(e))) => answers[i] = Some(Err(describe(&e))),
+                Some(Err(())) => answers[i] = Some(Err("the answer was already taken".into())),
+                None => still.push((i, future)),
+            }
+        }
+        pending = still;
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err("timed out waiting for the answer".into())))
+        .collect()
+}
