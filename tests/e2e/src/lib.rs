@@ -1,16 +1,28 @@
 //! Support for the end-to-end tests: Aurras' own `spin.toml`, served by the test host from the
-//! compiled components, with fresh state per test and a small JSON client.
+//! compiled components, with fresh state per test and a small JSON client; and the peers the app
+//! delivers to: a push service and a webhook receiver over HTTPS from a test CA.
 
+mod https;
 pub mod processes;
+pub mod push_crypto;
+pub mod push_service;
+pub mod tls;
+pub mod webhook_receiver;
+pub mod world;
+
+pub use https::{Attempt, Rejection};
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use aurras_testhost::{AppOptions, TestHost};
+pub use aurras_testhost::AppOptions;
+use aurras_testhost::TestHost;
 use serde_json::Value;
 
 /// The operator token the tests run with.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The relay's signing secret the tests run with.
+pub const RELAY_SECRET: &str = "whsec_dGVzdC1yZWxheS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=";
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -37,18 +49,30 @@ pub struct Answer {
 impl App {
     /// Starts the app on a free port.
     pub async fn start() -> Result<Self> {
-        let wasm = repo_root().join("target/wasm32-wasip2/release/aurras_api.wasm");
-        anyhow::ensure!(
-            wasm.is_file(),
-            "{} is missing: run scripts/build-components first",
-            wasm.display()
-        );
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the app on a free port after `configure` adjusted its options (variables as
+    /// `SPIN_VARIABLE_<NAME>`, a runtime config).
+    pub async fn start_with(configure: impl FnOnce(&mut AppOptions)) -> Result<Self> {
+        for wasm in ["aurras_api.wasm", "aurras_dispatch.wasm"] {
+            let path = repo_root().join("target/wasm32-wasip2/release").join(wasm);
+            anyhow::ensure!(
+                path.is_file(),
+                "{} is missing: run scripts/build-components first",
+                path.display()
+            );
+        }
         let state = tempfile::tempdir()?;
         let mut options = AppOptions::new(repo_root().join("spin.toml"));
         options.state_dir = Some(state.path().to_owned());
         options
             .variables
             .insert("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+        options
+            .variables
+            .insert("SPIN_VARIABLE_RELAY_SECRET".into(), RELAY_SECRET.into());
+        configure(&mut options);
         let host = TestHost::start(&options, "127.0.0.1:0".parse()?).await?;
         Ok(Self {
             host: Some(host),

@@ -14,7 +14,9 @@ use crate::key_value::KeyValueStores;
 use crate::manifest::{ComponentRef, ComponentSource, Manifest, RouteSetting};
 use crate::outbound::OutboundPolicy;
 use crate::routes::Router;
+use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentContext, RequestState};
+use crate::tls::TlsConfigs;
 use crate::variables::{AppVariables, EnvProvider, Provider};
 
 /// What to load.
@@ -125,8 +127,9 @@ impl LoadedApp {
             .state_dir
             .clone()
             .unwrap_or_else(|| app_dir.join(".spin"));
-        let store_paths =
-            crate::runtime_config::key_value_paths(options.runtime_config.as_deref(), &state_dir)?;
+        let runtime_config = RuntimeConfig::load(options.runtime_config.as_deref(), &state_dir)?;
+        let tls_configs = TlsConfigs::new(&runtime_config.client_tls)?;
+        let store_paths = runtime_config.key_value;
 
         let mut routes = Vec::new();
         for trigger in &manifest.trigger.http {
@@ -245,6 +248,8 @@ impl LoadedApp {
                 variables: component_variables,
                 environment: component.environment.clone(),
                 outbound,
+                blocked_networks: runtime_config.blocked_networks.clone(),
+                tls: tls_configs.for_component(id),
             });
             components.insert(id.clone(), LoadedComponent { context, pre });
         }

@@ -36,7 +36,7 @@ struct UpArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "SPIN_HTTP_LISTEN_ADDR")]
     listen: SocketAddr,
-    /// Runtime configuration (key-value store locations).
+    /// Runtime configuration (key-value stores, `[outbound_networking]`, `[[client_tls]]`).
     #[arg(long = "runtime-config-file", env = "SPIN_RUNTIME_CONFIG_FILE")]
     runtime_config_file: Option<PathBuf>,
     /// Where default stores live (default: `.spin` beside the manifest).

@@ -11,8 +11,11 @@ use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
+use crate::blocked_networks::BlockedNetworks;
 use crate::key_value::KeyValueStores;
 use crate::outbound::{default_port, OutboundPolicy};
+use crate::outbound_http::Route;
+use crate::tls::ComponentTls;
 
 /// A component's fixed context, built once at startup and shared by its requests.
 #[derive(Debug)]
@@ -27,6 +30,10 @@ pub struct ComponentContext {
     pub environment: BTreeMap<String, String>,
     /// Where it may send HTTP requests.
     pub outbound: OutboundPolicy,
+    /// The app's `[outbound_networking] block_networks`.
+    pub blocked_networks: BlockedNetworks,
+    /// Its `[[client_tls]]` configs.
+    pub tls: ComponentTls,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -84,7 +91,8 @@ impl WasiHttpView for RequestState {
     }
 }
 
-/// Enforces `allowed_outbound_hosts` on every outgoing request.
+/// Enforces `allowed_outbound_hosts` on every outgoing request and sends it with the runtime
+/// config's blocked networks and TLS settings.
 struct OutboundHooks {
     component: Arc<ComponentContext>,
     self_addr: SocketAddr,
@@ -133,9 +141,14 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         let _ = fut;
+        let route = Route {
+            blocked: self.component.blocked_networks.clone(),
+            // Spin looks the config up by the URL's host alone.
+            tls: self.component.tls.for_host(uri.host().unwrap_or_default()),
+        };
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (response, io) = crate::outbound_http::send(request, options, route).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
