@@ -32,6 +32,7 @@ pub fn repo_root() -> PathBuf {
 /// Aurras served by the test host, with its state in a temporary directory.
 pub struct App {
     host: Option<TestHost>,
+    paused_at: Option<std::net::SocketAddr>,
     options: AppOptions,
     _state: tempfile::TempDir,
     client: reqwest::Client,
@@ -76,6 +77,7 @@ impl App {
         let host = TestHost::start(&options, "127.0.0.1:0".parse()?).await?;
         Ok(Self {
             host: Some(host),
+            paused_at: None,
             options,
             _state: state,
             client: reqwest::Client::new(),
@@ -92,6 +94,23 @@ impl App {
             host.stop().await?;
         }
         self.host = Some(TestHost::start(&self.options, "127.0.0.1:0".parse()?).await?);
+        Ok(())
+    }
+
+    /// Stops the host, as an app that went down; [`App::resume`] brings it back on the same
+    /// address and state.
+    pub async fn pause(&mut self) -> Result<()> {
+        if let Some(host) = self.host.take() {
+            self.paused_at = Some(host.addr());
+            host.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the host again where it was before [`App::pause`].
+    pub async fn resume(&mut self) -> Result<()> {
+        let addr = self.paused_at.take().context("the app was not paused")?;
+        self.host = Some(TestHost::start(&self.options, addr).await?);
         Ok(())
     }
 
