@@ -9,6 +9,7 @@
 //! - [`sink`]: the Kafka producer and topic creation; [`cursor`]: the resume point.
 //! - [`pipeline`]: the loop; [`metrics`]: `/status` and `/metrics`; [`sources`]: the management
 //!   API client; [`bench`]: the benchmark command.
+//! - [`relay`]: the `relay` command, from the event topics to the app's `dispatch` component.
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod cursor;
 pub mod decode;
 pub mod metrics;
 pub mod pipeline;
+pub mod relay;
 pub mod sink;
 pub mod sources;
 

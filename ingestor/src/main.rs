@@ -1,6 +1,8 @@
 //! `aurras-ingestor`: follows a Substrate chain's finalized blocks and streams every registered
 //! event to a Kafka-compatible broker, one topic per pallet event.
 //!
+//! `relay` consumes the event topics and POSTs batches to the app's `dispatch` component.
+//!
 //! Exit codes: 0 stopped on SIGINT/SIGTERM; 1 an unexpected failure; 2 bad configuration (a flag,
 //! a chain spec file, an unknown event name, a cursor of another chain); 3 the chain could not be
 //! reached at startup. The broker being down is never fatal: production is retried with backoff.
@@ -21,6 +23,7 @@ use aurras_ingestor::chain::{Chain, Endpoint, RpcBackend};
 use aurras_ingestor::cursor::Cursor;
 use aurras_ingestor::metrics::{self, Metrics};
 use aurras_ingestor::pipeline::{Pipeline, Selection, Start};
+use aurras_ingestor::relay::{self, cli::RelayArgs};
 use aurras_ingestor::sink::{KafkaSink, TopicSettings};
 use aurras_ingestor::sources::ApiClient;
 use aurras_ingestor::Failure;
@@ -38,6 +41,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Measure decoding and producing over a range of blocks.
     Bench(BenchArgs),
+    /// Consume the event topics and POST batches to the app's `dispatch` component.
+    Relay(RelayArgs),
 }
 
 #[derive(Args)]
@@ -332,7 +337,7 @@ fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
             _ = ctrl_c => {},
             _ = term.recv() => {},
         }
-        tracing::info!("shutting down: finishing the block in flight");
+        tracing::info!("shutting down");
         let _ = tx.send(true);
     });
     rx
@@ -350,6 +355,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => ingest(args, shutdown_on_signals()).await,
+        Command::Relay(args) => match relay::cli::config(args) {
+            Ok(config) => relay::run(config, shutdown_on_signals()).await,
+            Err(failure) => Err(failure),
+        },
         Command::Bench(args) => bench::run(args)
             .await
             .context("bench")

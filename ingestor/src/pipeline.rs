@@ -65,12 +65,12 @@ pub struct Pipeline {
 }
 
 /// Exponential backoff from 200 ms to 10 s.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(10))
 }
 
 /// Sleeps, or returns true early when shutdown is requested.
-async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+pub async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     if *shutdown.borrow() {
         return true;
     }
@@ -82,7 +82,7 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
 
 /// Resolves once shutdown is requested (at once if it already was). A dropped sender never
 /// requests it.
-async fn requested(mut shutdown: watch::Receiver<bool>) {
+pub async fn requested(mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
             std::future::pending::<()>().await;

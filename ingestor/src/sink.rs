@@ -52,36 +52,38 @@ impl ClientContext for QuietContext {
     }
 }
 
-/// Produces envelopes to `<chain>.<Pallet>.<Event>` topics.
-pub struct KafkaSink {
-    producer: FutureProducer<QuietContext>,
+/// An idempotent producer whose records count as sent only once every in-sync replica has them.
+pub fn idempotent_producer(brokers: &str) -> Result<FutureProducer<QuietContext>> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        // Retries after a lost acknowledgement must not duplicate records.
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        // A record that cannot be delivered in this time fails its block (or batch), which is
+        // retried whole after a backoff.
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5");
+    config
+        .create_with_context(QuietContext::default())
+        .context("cannot create the Kafka producer")
+}
+
+/// Creates topics on demand, remembering the ones known to exist.
+pub struct TopicCreator {
     admin: AdminClient<QuietContext>,
     settings: TopicSettings,
     ready: BTreeSet<String>,
 }
 
-impl KafkaSink {
-    /// A sink for `brokers` (`host:port,…`). Nothing is contacted yet.
+impl TopicCreator {
+    /// A creator for `brokers` (`host:port,…`). Nothing is contacted yet.
     pub fn new(brokers: &str, settings: TopicSettings) -> Result<Self> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            // Retries after a lost acknowledgement must not duplicate records.
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            // A record that cannot be delivered in this time fails its block, which is retried
-            // whole (same ids) after a backoff.
-            .set("message.timeout.ms", "30000")
-            .set("linger.ms", "5");
-        let producer: FutureProducer<QuietContext> = config
-            .create_with_context(QuietContext::default())
-            .context("cannot create the Kafka producer")?;
         let admin: AdminClient<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .create_with_context(QuietContext::default())
             .context("cannot create the Kafka admin client")?;
         Ok(Self {
-            producer,
             admin,
             settings,
             ready: BTreeSet::new(),
@@ -89,7 +91,7 @@ impl KafkaSink {
     }
 
     /// Creates the topics that do not exist yet.
-    pub async fn ensure_topics(&mut self, topics: &BTreeSet<String>) -> Result<()> {
+    pub async fn ensure(&mut self, topics: &BTreeSet<String>) -> Result<()> {
         let missing: Vec<&String> = topics.iter().filter(|t| !self.ready.contains(*t)).collect();
         if missing.is_empty() {
             return Ok(());
@@ -120,6 +122,41 @@ impl KafkaSink {
             }
         }
         Ok(())
+    }
+
+    /// The names of every topic on the broker (a blocking metadata request).
+    pub fn existing(&self, timeout: Duration) -> Result<Vec<String>> {
+        let metadata = self
+            .admin
+            .inner()
+            .fetch_metadata(None, timeout)
+            .context("cannot list the broker's topics")?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect())
+    }
+}
+
+/// Produces envelopes to `<chain>.<Pallet>.<Event>` topics.
+pub struct KafkaSink {
+    producer: FutureProducer<QuietContext>,
+    topics: TopicCreator,
+}
+
+impl KafkaSink {
+    /// A sink for `brokers` (`host:port,…`). Nothing is contacted yet.
+    pub fn new(brokers: &str, settings: TopicSettings) -> Result<Self> {
+        Ok(Self {
+            producer: idempotent_producer(brokers)?,
+            topics: TopicCreator::new(brokers, settings)?,
+        })
+    }
+
+    /// Creates the topics that do not exist yet.
+    pub async fn ensure_topics(&mut self, topics: &BTreeSet<String>) -> Result<()> {
+        self.topics.ensure(topics).await
     }
 
     /// Produces every envelope and waits for all acknowledgements.

@@ -1,7 +1,7 @@
 //! Reading the registered source of a chain from the management API (`--api`), so the ingestor
 //! publishes exactly the events the operator registered and follows changes while running.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
@@ -15,6 +15,9 @@ pub struct RegisteredSource {
     pub chain: String,
     /// `Pallet.Event` names to publish.
     pub events: BTreeSet<String>,
+    /// `Pallet.Event` → topic (absent from older APIs: then `<chain>.<Pallet>.<Event>`).
+    #[serde(default)]
+    pub topics: BTreeMap<String, String>,
     /// RPC URLs (operator view).
     #[serde(default)]
     pub rpc: Vec<String>,
@@ -27,6 +30,25 @@ pub struct RegisteredSource {
     /// The chain's SS58 prefix.
     pub ss58_prefix: Option<u16>,
 }
+
+impl RegisteredSource {
+    /// The topics of the source's events.
+    pub fn topic_names(&self) -> BTreeSet<String> {
+        if self.topics.is_empty() {
+            self.events
+                .iter()
+                .map(|e| format!("{}.{e}", self.chain))
+                .collect()
+        } else {
+            self.topics.values().cloned().collect()
+        }
+    }
+}
+
+/// The API refused the operator token: a configuration error, not a passing failure.
+#[derive(Debug, thiserror::Error)]
+#[error("--admin-token: the API at {0} refused the operator token")]
+pub struct TokenRefused(String);
 
 /// A client of the management API.
 #[derive(Clone)]
@@ -62,10 +84,7 @@ impl ApiClient {
             .with_context(|| format!("--api: cannot reach {url}"))?;
         match resp.status().as_u16() {
             200 => Ok(resp),
-            401 => bail!(
-                "--admin-token: the API at {} refused the operator token",
-                self.base
-            ),
+            401 => Err(TokenRefused(self.base.clone()).into()),
             status => bail!(
                 "--api: GET {url} answered {status}: {}",
                 resp.text().await.unwrap_or_default()
@@ -73,15 +92,21 @@ impl ApiClient {
         }
     }
 
-    /// The source registered for `chain`.
-    pub async fn source(&self, chain: &str) -> Result<RegisteredSource> {
+    /// Every registered source.
+    pub async fn sources(&self) -> Result<Vec<RegisteredSource>> {
         let list: SourceList = self
             .get("/api/sources")
             .await?
             .json()
             .await
             .context("--api: unexpected answer")?;
-        list.sources
+        Ok(list.sources)
+    }
+
+    /// The source registered for `chain`.
+    pub async fn source(&self, chain: &str) -> Result<RegisteredSource> {
+        self.sources()
+            .await?
             .into_iter()
             .find(|s| s.chain == chain)
             .ok_or_else(|| {

@@ -4,81 +4,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aurras_domain::envelope::{event_id, Envelope};
 use aurras_e2e::processes::{free_port, Broker, LocalChain};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message};
-use subxt::backend::LegacyBackend;
-use subxt::config::PolkadotExtrinsicParamsBuilder as Params;
-use subxt::{OnlineClient, PolkadotConfig};
-use subxt_signer::sr25519::dev;
 
-const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
-const TOPIC: &str = "paseo.Balances.Transfer";
+mod common;
 
-async fn client(url: &str) -> OnlineClient<PolkadotConfig> {
-    let rpc = subxt::rpcs::RpcClient::from_insecure_url(url)
-        .await
-        .expect("rpc");
-    let backend = LegacyBackend::<PolkadotConfig>::builder().build(rpc);
-    OnlineClient::from_backend(Arc::new(backend))
-        .await
-        .expect("client")
-}
-
-/// A finalized transfer: the block it is in and the amount.
-#[derive(Debug, Clone)]
-struct Sent {
-    block_hash: [u8; 32],
-    amount: u128,
-}
-
-/// Alice sends Bob `amounts`, one after another, each waited for until finalized.
-async fn transfer(url: &str, amounts: &[u128]) -> Vec<Sent> {
-    let api = client(url).await;
-    let alice = dev::alice();
-    let mut sent = Vec::new();
-    for amount in amounts {
-        let at = api.at_current_block().await.expect("head");
-        let nonce = at
-            .tx()
-            .account_nonce(&alice.public_key().to_account_id())
-            .await
-            .expect("nonce");
-        let tx = subxt::dynamic::tx(
-            "Balances",
-            "transfer_keep_alive",
-            (dev::bob().public_key().to_address::<()>(), *amount),
-        );
-        let in_block = at
-            .tx()
-            .sign_and_submit_then_watch(
-                &tx,
-                &alice,
-                Params::<PolkadotConfig>::new().nonce(nonce).build(),
-            )
-            .await
-            .expect("submit")
-            .wait_for_finalized()
-            .await
-            .expect("finalized");
-        let block_hash = in_block.block_hash().0;
-        in_block
-            .wait_for_success()
-            .await
-            .expect("the transfer succeeded");
-        sent.push(Sent {
-            block_hash,
-            amount: *amount,
-        });
-    }
-    sent
-}
+use common::{client, transfer, Ingestor, ALICE, BOB, TOPIC};
 
 /// Reads `topic` from the beginning until `want` records arrived or `timeout` passed.
 fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Envelope> {
@@ -104,29 +40,6 @@ fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<En
         }
     }
     out
-}
-
-/// The ingestor process, killed when the test ends however it ends.
-struct Ingestor(Child);
-
-impl std::ops::Deref for Ingestor {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Ingestor {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Ingestor {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn ingestor(args: &[&str], cursor: &Path) -> Ingestor {

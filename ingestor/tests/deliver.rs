@@ -1,0 +1,172 @@
+//! The whole loop with real parts: signed transfers on chopsticks (the real Paseo runtime) →
+//! `aurras-ingestor ingest` → tansu → `aurras-ingestor relay` → the compiled `dispatch`
+//! component under the test host → a local HTTPS push service that verifies VAPID and decrypts,
+//! and a webhook receiver that verifies signatures. Faults on the way: the app down while events
+//! flow, the relay killed with SIGKILL; every notification is counted, exactly once.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aurras_e2e::processes::{Broker, LocalChain};
+use aurras_e2e::world::{Settings, World};
+use aurras_e2e::{ADMIN_TOKEN, RELAY_SECRET};
+use common::{client, transfer, Ingestor, BOB};
+use serde_json::json;
+
+const PAS: u128 = 10_000_000_000;
+const WAIT: Duration = Duration::from_secs(90);
+
+fn spawn(subcommand: &str, args: &[&str]) -> Ingestor {
+    Ingestor(
+        Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+            .arg(subcommand)
+            .args(args)
+            .env("RUST_LOG", "aurras_ingestor=debug,warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the ingestor starts"),
+    )
+}
+
+fn relay(app: &str, brokers: &str, group: &str) -> Ingestor {
+    spawn(
+        "relay",
+        &[
+            "--brokers",
+            brokers,
+            "--app",
+            app,
+            "--relay-secret",
+            RELAY_SECRET,
+            "--api",
+            app,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--group",
+            group,
+            "--api-poll-secs",
+            "1",
+            // A killed relay's partitions move to its successor after this long.
+            "--session-timeout-ms",
+            "6000",
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transfers_reach_a_browser_and_a_webhook_exactly_once_through_faults() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let mut w = World::start(Settings {
+        rpc: chain.url.clone(),
+        ..Settings::default()
+    })
+    .await
+    .expect("world");
+    let phone = w.push.subscribe();
+    w.push_trigger(&phone, "1").await.expect("push trigger");
+    let hook = w.hooks.pending_hook();
+    let hooked = w
+        .trigger(
+            Some(json!({"balance": {"account": BOB, "direction": "in"}})),
+            json!({"webhook": {"url": hook.url()}}),
+            json!({"isJSONData": true}),
+        )
+        .await
+        .expect("webhook trigger");
+    w.hooks
+        .set_secret(&hook, hooked["secret"].as_str().expect("secret"))
+        .expect("secret");
+
+    let app = w.app.url();
+    let state = tempfile::tempdir().expect("tempdir");
+    let cursor = state.path().join("cursor");
+    let head = client(&chain.url)
+        .await
+        .at_current_block()
+        .await
+        .expect("head")
+        .block_number();
+    let from = (head + 1).to_string();
+    let _ingest = spawn(
+        "ingest",
+        &[
+            "--chain",
+            "paseo",
+            "--api",
+            &app,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--rpc-backend",
+            "legacy",
+            "--brokers",
+            &broker.addr,
+            "--from-block",
+            &from,
+            "--poll-ms",
+            "200",
+            "--cursor-file",
+            cursor.to_str().expect("utf-8 path"),
+        ],
+    );
+    let mut relay_1 = relay(&app, &broker.addr, "deliver-test");
+
+    // 12.5 PAS reaches the phone and the webhook; 0.5 PAS is under the phone's minimum.
+    transfer(&chain.url, &[125 * PAS / 10, PAS / 2]).await;
+    let got = w.push.wait_for(&phone, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "rejections: {:?}", w.push.rejections());
+    let note = got[0].json().expect("payload");
+    let body = note["body"].as_str().expect("body");
+    assert!(
+        body.starts_with("Received 12.5 PAS from 5Grw…utQY at block #"),
+        "{body}"
+    );
+    assert!(body.ends_with(" on paseo"), "{body}");
+    let hooks = w.hooks.wait_for(&hook, 2, WAIT).await;
+    assert_eq!(hooks.len(), 2, "rejections: {:?}", w.hooks.rejections());
+    let amounts: Vec<String> = hooks
+        .iter()
+        .map(|d| d.body["messages"][0]["value"]["fields"]["amount"].to_string())
+        .collect();
+    assert!(
+        amounts.contains(&"\"125000000000\"".to_owned()),
+        "{amounts:?}"
+    );
+
+    // The app goes down while a transfer is finalized and relayed: nothing is lost.
+    w.app.pause().await.expect("pause");
+    transfer(&chain.url, &[2 * PAS]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.app.resume().await.expect("resume");
+    assert_eq!(w.push.wait_for(&phone, 2, WAIT).await.len(), 2);
+
+    // The relay dies without a chance to commit; its successor redelivers, nobody hears twice.
+    relay_1.kill().expect("kill -9");
+    let _ = relay_1.wait();
+    transfer(&chain.url, &[3 * PAS]).await;
+    let _relay_2 = relay(&app, &broker.addr, "deliver-test");
+    assert_eq!(w.push.wait_for(&phone, 3, WAIT).await.len(), 3);
+    assert_eq!(w.hooks.wait_for(&hook, 4, WAIT).await.len(), 4);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        w.push.attempts(&phone).len(),
+        3,
+        "each transfer notified once"
+    );
+    assert_eq!(
+        w.hooks.attempts(&hook).len(),
+        4,
+        "each transfer posted once"
+    );
+    let ids: std::collections::BTreeSet<String> = w
+        .hooks
+        .received(&hook)
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 4, "distinct webhook-id per event");
+    assert!(w.push.rejections().is_empty() && w.hooks.rejections().is_empty());
+}
