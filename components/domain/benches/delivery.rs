@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use aurras_domain::action::{PushKeys, WebPush};
-use aurras_domain::delivery::{Deliveries, Outcome};
+use aurras_domain::delivery::{Claim, Deliveries, Outcome};
 use aurras_domain::kv::{Counting, MemoryStore};
 use aurras_domain::names::EventName;
 use aurras_domain::registry::Registry;
@@ -113,9 +113,9 @@ fn dispatch_ops(
         deliveries.sources(&ids).expect("sources");
     }
     for t in &firing {
-        if deliveries.claim(&t.id, event, 0).expect("claim") {
+        if deliveries.claim(&t.id, event, 0).expect("claim") == Claim::Won {
             deliveries
-                .record(&t.id, event, &Ok(200), &Outcome::Delivered, "now")
+                .record(&t.id, event, 0, &Ok(200), &Outcome::Delivered, "now")
                 .expect("record");
         }
     }

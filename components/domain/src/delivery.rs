@@ -84,6 +84,20 @@ pub fn claim_key(event_id: &str, attempt: u32) -> String {
     format!("{short}/{attempt}")
 }
 
+/// Marks a claim whose attempt ended in a retry.
+const RETRY_MARK: &str = "!retry";
+
+/// The result of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller delivers.
+    Won,
+    /// Someone else delivered (or is delivering) this attempt.
+    Taken,
+    /// This attempt was made and ended in a retry: the retry must still be scheduled.
+    TakenRetrying,
+}
+
 /// What an answer (or its absence) means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -262,13 +276,21 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
             .unwrap_or_default())
     }
 
-    /// Claims attempt `attempt` of `event_id` for the trigger: true for exactly one caller.
-    pub fn claim(&self, trigger_id: &str, event_id: &str, attempt: u32) -> ApiResult<bool> {
+    /// Claims attempt `attempt` of `event_id` for the trigger: [`Claim::Won`] for exactly one
+    /// caller. A later caller learns whether that attempt ended in a retry, so a retry whose
+    /// scheduling answer never reached the relay can be scheduled again (without sending again).
+    pub fn claim(&self, trigger_id: &str, event_id: &str, attempt: u32) -> ApiResult<Claim> {
         let claim = claim_key(event_id, attempt);
+        let retrying = format!("{claim}{RETRY_MARK}");
+        let mut seen = Claim::Taken;
         let won = cas::update(
             self.kv,
             &keys::delivery(trigger_id),
             |s: &mut DeliveryState| {
+                if s.recent.contains(&retrying) {
+                    seen = Claim::TakenRetrying;
+                    return None;
+                }
                 if s.recent.contains(&claim) {
                     return None;
                 }
@@ -279,7 +301,7 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
                 Some(())
             },
         )?;
-        Ok(won.is_some())
+        Ok(if won.is_some() { Claim::Won } else { seen })
     }
 
     /// Records the result of an attempt.
@@ -287,6 +309,7 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
         &self,
         trigger_id: &str,
         event_id: &str,
+        attempt: u32,
         answer: &Result<u16, String>,
         outcome: &Outcome,
         now: &str,
@@ -301,6 +324,12 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
                     Outcome::Gone(e) => ("gone", Some(e)),
                     Outcome::Failed(e) => ("failed", Some(e)),
                 };
+                if matches!(outcome, Outcome::Retry(_)) {
+                    let claim = claim_key(event_id, attempt);
+                    if let Some(entry) = s.recent.iter_mut().find(|c| **c == claim) {
+                        entry.push_str(RETRY_MARK);
+                    }
+                }
                 s.last_attempt = Some(Attempt {
                     at: now.to_owned(),
                     event_id: event_id.to_owned(),
@@ -364,12 +393,25 @@ mod tests {
         let kv = MemoryStore::default();
         let d = Deliveries::new(&kv);
         let event = format!("0x{}", "ab".repeat(32));
-        assert!(d.claim("trg_1", &event, 0).expect("claim"));
-        assert!(!d.claim("trg_1", &event, 0).expect("again"));
-        assert!(d
-            .claim("trg_1", &event, 1)
-            .expect("a retry is its own attempt"));
-        assert!(d.claim("trg_2", &event, 0).expect("another trigger"));
+        assert_eq!(d.claim("trg_1", &event, 0).expect("claim"), Claim::Won);
+        assert_eq!(d.claim("trg_1", &event, 0).expect("again"), Claim::Taken);
+        assert_eq!(
+            d.claim("trg_1", &event, 1)
+                .expect("a retry is its own attempt"),
+            Claim::Won
+        );
+        assert_eq!(
+            d.claim("trg_2", &event, 0).expect("another trigger"),
+            Claim::Won
+        );
+        let failed = Err("timed out".to_string());
+        d.record("trg_2", &event, 0, &failed, &classify_push(&failed), "t")
+            .expect("record");
+        assert_eq!(
+            d.claim("trg_2", &event, 0)
+                .expect("after a retryable failure"),
+            Claim::TakenRetrying
+        );
         for i in 0..RECENT {
             d.claim("trg_1", &format!("0x{i:032x}{}", "00".repeat(16)), 0)
                 .expect("claim");
@@ -387,14 +429,14 @@ mod tests {
         let kv = MemoryStore::default();
         let d = Deliveries::new(&kv);
         let fail = Err("connection refused".to_string());
-        d.record("t", "0x1", &fail, &classify_webhook(&fail), "t1")
+        d.record("t", "0x1", 0, &fail, &classify_webhook(&fail), "t1")
             .expect("record");
-        d.record("t", "0x1", &Ok(503), &classify_webhook(&Ok(503)), "t2")
+        d.record("t", "0x1", 0, &Ok(503), &classify_webhook(&Ok(503)), "t2")
             .expect("record");
         let s = d.state("t").expect("state");
         assert_eq!(s.consecutive_failures, 2);
         assert_eq!(s.last_error.as_deref(), Some("the webhook answered 503"));
-        d.record("t", "0x1", &Ok(204), &Outcome::Delivered, "t3")
+        d.record("t", "0x1", 0, &Ok(204), &Outcome::Delivered, "t3")
             .expect("record");
         let s = d.state("t").expect("state");
         assert_eq!((s.consecutive_failures, s.delivered), (0, 1));

@@ -1,7 +1,7 @@
 //! Sending deliveries: claim each (event, trigger, attempt) once, build its request with the
 //! domain's rules, send them all at once, and record what the answers mean.
 
-use aurras_domain::delivery::{Deliveries, Outcome, RetrySchedule};
+use aurras_domain::delivery::{Claim, Deliveries, Outcome, RetrySchedule};
 use aurras_domain::dispatch::{DeliveryConfig, Job};
 use aurras_domain::webpush::VapidKey;
 use aurras_domain::ApiResult;
@@ -70,9 +70,23 @@ pub fn deliver(
 ) -> ApiResult<Vec<Delivered>> {
     let deliveries = Deliveries::new(kv);
     let mut mine = Vec::with_capacity(jobs.len());
+    let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if mode == Mode::Test || deliveries.claim(&job.trigger.id, &job.envelope.id, job.attempt)? {
+        if mode == Mode::Test {
             mine.push(job);
+            continue;
+        }
+        match deliveries.claim(&job.trigger.id, &job.envelope.id, job.attempt)? {
+            Claim::Won => mine.push(job),
+            Claim::Taken => {}
+            // The attempt failed earlier and its retry may never have reached the relay (the
+            // answer was lost): schedule it again without sending again. A retry scheduled twice
+            // is claimed once.
+            Claim::TakenRetrying => done.push(Delivered {
+                job,
+                outcome: Outcome::Retry("an earlier attempt is to be retried".into()),
+                answer: Err("already attempted".into()),
+            }),
         }
     }
     let now_secs = now_millis() / 1000;
@@ -92,7 +106,6 @@ pub fn deliver(
         .collect();
     let mut answers = send_all(&sendable, Timeouts::default()).into_iter();
     let now = now_rfc3339();
-    let mut done = Vec::with_capacity(mine.len());
     for (job, request) in mine.into_iter().zip(built) {
         let (answer, outcome) = match request {
             Ok(_) => {
@@ -105,7 +118,14 @@ pub fn deliver(
             Err(e) => (Err(e.clone()), Outcome::Failed(e)),
         };
         if mode == Mode::Record {
-            deliveries.record(&job.trigger.id, &job.envelope.id, &answer, &outcome, &now)?;
+            deliveries.record(
+                &job.trigger.id,
+                &job.envelope.id,
+                job.attempt,
+                &answer,
+                &outcome,
+                &now,
+            )?;
             if let Outcome::Gone(reason) | Outcome::Failed(reason) = &outcome {
                 deliveries.deactivate(&job.trigger.id, reason, &now)?;
             }

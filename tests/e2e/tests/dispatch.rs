@@ -413,3 +413,34 @@ async fn test_notifications_public_key_and_private_destinations() {
     assert_eq!(refused.status, 422);
     assert_eq!(refused.body["error"]["field"], "action.webhook.url");
 }
+
+#[tokio::test]
+async fn a_lost_answer_reschedules_its_retries_without_sending_twice() {
+    let w = world().await;
+    let flaky = w.push.subscribe();
+    w.push.script(&flaky, [503]);
+    w.push_trigger(&flaky, "1").await.expect("trigger");
+    let event = transfer(40, 0, ALICE, BOB, 2 * PAS);
+
+    let first = w.dispatch(&batch(&[&event])).await.expect("dispatch");
+    assert_eq!(first.body["retries"].as_array().map(Vec::len), Some(1));
+    // The relay never saw that answer and redelivers the batch: the retry is scheduled again,
+    // and the push service is not called a second time for attempt 0.
+    let again = w.dispatch(&batch(&[&event])).await.expect("redelivery");
+    let retries = again.body["retries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(retries.len(), 1, "{:?}", again.body);
+    assert_eq!(w.push.attempts(&flaky).len(), 1);
+
+    // Both copies of the retry come back: one delivery.
+    let due: Vec<Value> = first.body["retries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(&retries)
+        .map(|r| json!({"attempt": r["attempt"], "item": r["item"]}))
+        .collect();
+    let answer = w.dispatch(&json!({"retries": due})).await.expect("retries");
+    assert_eq!(answer.status, 200);
+    assert_eq!(w.push.received(&flaky).len(), 1);
+    assert_eq!(w.push.attempts(&flaky).len(), 2);
+}
