@@ -250,7 +250,8 @@ fn check_destination(action: Option<&ActionSpec>) -> ApiResult<()> {
         Some(ActionSpec::Webhook(hook)) => (&hook.url, "action.webhook.url"),
         None => return Ok(()),
     };
-    aurras_domain::delivery::check_destination(url, allow).map_err(|m| ApiError::invalid(field, m))
+    aurras_domain::destination::check_destination(url, allow)
+        .map_err(|m| ApiError::invalid(field, m))
 }
 
 /// `GET /api/push/public-key`: the VAPID key pages subscribe with.

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::action::Action;
-use crate::delivery::{check_destination, classify_push, classify_webhook, Outcome, RetrySchedule};
+use crate::delivery::{classify_push, classify_webhook, Outcome, RetrySchedule};
+use crate::destination::check_destination;
 use crate::envelope::Envelope;
 use crate::notification::Notification;
 use crate::signature::SigningKey;

@@ -11,7 +11,8 @@
 //! - [`envelope`]: the event envelope the ingestor produces.
 //! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
 //! - [`dispatch`]: the relay → dispatch contract and which triggers fire; [`delivery`]: delivery
-//!   state, de-duplication, retries, refused destinations; [`notification`]: what a person reads.
+//!   state, de-duplication, retries; [`destination`]: refused destinations; [`notification`]: what a
+//!   person reads.
 //! - [`cas`]: compare-and-swap updates safe on every Spin backend.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
 //! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
@@ -25,6 +26,7 @@ pub mod api;
 pub mod cas;
 pub mod catalog;
 pub mod delivery;
+pub mod destination;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
