@@ -427,7 +427,10 @@ async fn a_lost_answer_reschedules_its_retries_without_sending_twice() {
     // The relay never saw that answer and redelivers the batch: the retry is scheduled again,
     // and the push service is not called a second time for attempt 0.
     let again = w.dispatch(&batch(&[&event])).await.expect("redelivery");
-    let retries = again.body["retries"].as_array().cloned().unwrap_or_default();
+    let retries = again.body["retries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(retries.len(), 1, "{:?}", again.body);
     assert_eq!(w.push.attempts(&flaky).len(), 1);
 
