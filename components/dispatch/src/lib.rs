@@ -201,6 +201,9 @@ fn schedule_retries(
                     record: done.job.record.clone(),
                 },
             }),
+            // A replayed claim already gave up (and paused the trigger) when it was first made;
+            // its owner may have resumed the trigger since.
+            None if done.replayed => {}
             None => {
                 let why = format!(
                     "gave up after {} attempts; the last one failed: {reason}",

@@ -121,7 +121,10 @@ pub fn classify_push(answer: &Result<u16, String>) -> Outcome {
         Ok(s @ (401 | 403)) => Outcome::Failed(format!(
             "the push service refused the VAPID authorization ({s}): the subscription was made with another application server key"
         )),
-        Ok(s) => Outcome::Failed(format!("the push service refused the message ({s})")),
+        Ok(s @ 400..=499) => {
+            Outcome::Failed(format!("the push service refused the message ({s})"))
+        }
+        Ok(s) => Outcome::Retry(format!("the push service answered {s}")),
         Err(e) => Outcome::Retry(e.clone()),
     }
 }
@@ -390,6 +393,7 @@ mod tests {
         assert!(matches!(classify_push(&Ok(429)), Outcome::Retry(_)));
         assert!(matches!(classify_push(&Ok(502)), Outcome::Retry(_)));
         assert!(matches!(classify_push(&Ok(403)), Outcome::Failed(_)));
+        assert!(matches!(classify_push(&Ok(301)), Outcome::Retry(_)));
         assert!(matches!(
             classify_push(&Err("timeout".into())),
             Outcome::Retry(_)

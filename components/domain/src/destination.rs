@@ -14,18 +14,34 @@ fn private_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         // 100.64.0.0/10, carrier-grade NAT: not reachable from the internet either.
         || (a == 100 && (64..128).contains(&b))
+        // 192.0.0.0/24 (IETF protocol assignments), 198.18.0.0/15 (benchmarking), 240.0.0.0/4.
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240
 }
 
 fn private_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return private_v4(v4);
     }
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // Addresses that carry an IPv4 address reach it: NAT64 (64:ff9b::/96), 6to4 (2002::/16) and
+    // the deprecated IPv4-compatible form (::a.b.c.d).
+    let carries_v4 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..6] == [0; 6];
+    if carries_v4 && private_v4(embedded(segments[6], segments[7])) {
+        return true;
+    }
+    if first == 0x2002 && private_v4(embedded(segments[1], segments[2])) {
+        return true;
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed internally)
 }
 
 /// Refuses deliveries to loopback, private and link-local addresses (IP literals and
@@ -82,6 +98,11 @@ mod tests {
             "https://[::ffff:127.0.0.1]/",
             "https://100.64.0.1/",
             "https://0.0.0.0/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:a00:1::]/",
+            "https://[::10.0.0.1]/",
+            "https://[fec0::1]/",
+            "https://198.18.0.1/",
         ] {
             assert!(check_destination(bad, false).is_err(), "{bad}");
             assert!(check_destination(bad, true).is_ok(), "{bad}");

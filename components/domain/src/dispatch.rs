@@ -16,7 +16,7 @@ use crate::notification::Notification;
 use crate::signature::SigningKey;
 use crate::source::{Source, TokenInfo};
 use crate::trigger::Trigger;
-use crate::webpush::{push_request, topic_for, PushOptions, Urgency, VapidKey};
+use crate::webpush::{push_request, topic_for, PushOptions, Urgency, VapidKey, WebPushError};
 
 /// The most records and retries one dispatch request may carry.
 pub const MAX_BATCH: usize = 500;
@@ -285,6 +285,14 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
+/// Why a request could not be built.
+enum BuildError {
+    /// The deployment's configuration: fixing it fixes every delivery.
+    Deployment(String),
+    /// This trigger's destination or secret.
+    Trigger(String),
+}
+
 /// The Standard Webhooks message id of an event for a trigger: the same on every retry, so the
 /// receiver can de-duplicate too.
 pub fn message_id(event_id: &str, trigger_id: &str) -> String {
@@ -293,14 +301,27 @@ pub fn message_id(event_id: &str, trigger_id: &str) -> String {
 }
 
 impl Job {
-    /// The request that delivers this job, or why it cannot be made (which retrying would not fix).
-    pub fn request(&self, config: &DeliveryConfig, now_secs: u64) -> Result<HttpRequest, String> {
+    /// The request that delivers this job, or what it means that it cannot be made: the
+    /// deployment's own mistakes (no or a bad VAPID key or subject) are retried, so fixing the
+    /// configuration delivers them; a trigger's unusable destination fails it.
+    pub fn request(&self, config: &DeliveryConfig, now_secs: u64) -> Result<HttpRequest, Outcome> {
+        self.build(config, now_secs).map_err(|e| match e {
+            BuildError::Deployment(why) => Outcome::Retry(why),
+            BuildError::Trigger(why) => Outcome::Failed(why),
+        })
+    }
+
+    fn build(&self, config: &DeliveryConfig, now_secs: u64) -> Result<HttpRequest, BuildError> {
         match &self.trigger.action {
             Action::WebPush(subscription) => {
-                check_destination(&subscription.endpoint, config.allow_private)?;
-                let vapid = config.vapid.as_ref().ok_or(
-                    "the deployment has no VAPID key (set the Spin variable vapid_private_key)",
-                )?;
+                check_destination(&subscription.endpoint, config.allow_private)
+                    .map_err(BuildError::Trigger)?;
+                let vapid = config.vapid.as_ref().ok_or_else(|| {
+                    BuildError::Deployment(
+                        "the deployment has no usable VAPID key (set the Spin variable vapid_private_key)"
+                            .into(),
+                    )
+                })?;
                 let mut note = Notification::for_event(
                     &self.trigger,
                     &self.envelope,
@@ -324,7 +345,12 @@ impl Job {
                         now_secs,
                     },
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e {
+                    WebPushError::BadSubject | WebPushError::BadVapidKey => {
+                        BuildError::Deployment(e.to_string())
+                    }
+                    other => BuildError::Trigger(other.to_string()),
+                })?;
                 Ok(HttpRequest {
                     url: push.url,
                     headers: push.headers,
@@ -332,14 +358,16 @@ impl Job {
                 })
             }
             Action::Webhook(hook) => {
-                check_destination(&hook.url, config.allow_private)?;
-                let value = self.record.value_bytes()?;
+                check_destination(&hook.url, config.allow_private).map_err(BuildError::Trigger)?;
+                let value = self.record.value_bytes().map_err(BuildError::Trigger)?;
                 let mut body = webhook_body(&self.trigger, &self.record, &value);
                 if self.test {
                     body["test"] = Value::Bool(true);
                 }
-                let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-                let key = SigningKey::from_secret(&hook.secret).map_err(|e| e.to_string())?;
+                let body =
+                    serde_json::to_vec(&body).map_err(|e| BuildError::Trigger(e.to_string()))?;
+                let key = SigningKey::from_secret(&hook.secret)
+                    .map_err(|e| BuildError::Trigger(e.to_string()))?;
                 let signed = key.sign(
                     &message_id(&self.envelope.id, &self.trigger.id),
                     now_secs,
@@ -399,5 +427,51 @@ mod tests {
                 .expect("wire");
         assert_eq!(wire.records[0].timestamp, None);
         assert!(serde_json::from_str::<DispatchRequest>(r#"{"recs": []}"#).is_err());
+    }
+
+    #[test]
+    fn deployment_mistakes_are_retried_and_bad_destinations_fail() {
+        let trigger: Trigger = serde_json::from_value(serde_json::json!({
+            "id": "trg_1", "source": "src_1", "chain": "paseo", "event": "Balances.Transfer",
+            "topic": "paseo.Balances.Transfer",
+            "action": {"web_push": {"endpoint": "https://push.example.net/x", "keys": {
+                "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+                "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}},
+            "brokers": [], "isJSONData": false, "isBinaryValue": false, "isBinaryKey": false,
+            "status": {"active": true, "dateChanged": "t"}, "token_hash": "h", "created_at": "t"
+        }))
+        .expect("trigger");
+        let envelope: Envelope = serde_json::from_value(serde_json::json!({
+            "id": "0x01", "version": 1, "chain": "paseo", "genesis_hash": "0x00",
+            "block": {"number": 1, "hash": "0x02"}, "event_index": 0, "extrinsic_index": null,
+            "phase": "apply_extrinsic", "pallet": "Balances", "event": "Transfer",
+            "spec_version": 1, "fields": {}
+        }))
+        .expect("envelope");
+        let mut job = Job {
+            trigger,
+            envelope,
+            record: record(b"{}"),
+            attempt: 0,
+            token: None,
+            test: false,
+        };
+        let mut config = DeliveryConfig {
+            vapid: None,
+            vapid_subject: "mailto:ops@example.com".into(),
+            allow_private: false,
+            explorer_url: None,
+            schedule: RetrySchedule::default(),
+        };
+        assert!(matches!(job.request(&config, 0), Err(Outcome::Retry(_))));
+        config.vapid = Some(VapidKey::generate().0);
+        config.vapid_subject = "ops@example.com".into();
+        assert!(matches!(job.request(&config, 0), Err(Outcome::Retry(_))));
+        config.vapid_subject = "mailto:ops@example.com".into();
+        assert!(job.request(&config, 0).is_ok());
+        if let Action::WebPush(push) = &mut job.trigger.action {
+            push.endpoint = "https://10.0.0.1/x".into();
+        }
+        assert!(matches!(job.request(&config, 0), Err(Outcome::Failed(_))));
     }
 }

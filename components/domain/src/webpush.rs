@@ -275,9 +275,11 @@ pub fn push_request(
 
 /// A `Topic` header value for an event: 32 base64url characters derived from its id, so a retry
 /// of the same event replaces a copy still waiting at the push service instead of doubling it.
+/// Hashed, so any id (even one that is not hex) gives a valid header.
 pub fn topic_for(event_id: &str) -> String {
-    let bytes = hex::decode(event_id.trim_start_matches("0x")).unwrap_or_default();
-    let mut topic = URL_SAFE_NO_PAD.encode(&bytes);
+    use sha2::Digest;
+    let digest = Sha256::digest(event_id.as_bytes());
+    let mut topic = URL_SAFE_NO_PAD.encode(digest);
     topic.truncate(32);
     topic
 }
@@ -407,5 +409,6 @@ mod tests {
             Err(WebPushError::BadSubscription(_))
         ));
         assert_eq!(topic_for(&format!("0x{}", "ab".repeat(32))).len(), 32);
+        assert_eq!(topic_for("not hex").len(), 32);
     }
 }

@@ -49,6 +49,8 @@ pub struct Delivered {
     pub outcome: Outcome,
     /// The HTTP status, or why there was none.
     pub answer: Result<u16, String>,
+    /// Not sent now: an earlier attempt's retry scheduled again (its answer was lost).
+    pub replayed: bool,
 }
 
 /// How the caller wants jobs handled.
@@ -86,11 +88,12 @@ pub fn deliver(
                 job,
                 outcome: Outcome::Retry("an earlier attempt is to be retried".into()),
                 answer: Err("already attempted".into()),
+                replayed: true,
             }),
         }
     }
     let now_secs = now_millis() / 1000;
-    let built: Vec<Result<Outgoing, String>> = mine
+    let built: Vec<Result<Outgoing, Outcome>> = mine
         .iter()
         .map(|job| {
             job.request(config, now_secs).map(|r| Outgoing {
@@ -115,25 +118,32 @@ pub fn deliver(
                 let outcome = job.classify(&answer);
                 (answer, outcome)
             }
-            Err(e) => (Err(e.clone()), Outcome::Failed(e)),
+            Err(outcome) => (Err("the request could not be built".into()), outcome),
         };
         if mode == Mode::Record {
-            deliveries.record(
+            // The requests are sent: a store failure now must not turn into a 500, which would
+            // have the relay redeliver a batch whose claims are taken and lose its retries.
+            if let Err(e) = deliveries.record(
                 &job.trigger.id,
                 &job.envelope.id,
                 job.attempt,
                 &answer,
                 &outcome,
                 &now,
-            )?;
+            ) {
+                eprintln!("recording a delivery to {}: {e}", job.trigger.id);
+            }
             if let Outcome::Gone(reason) | Outcome::Failed(reason) = &outcome {
-                deliveries.deactivate(&job.trigger.id, reason, &now)?;
+                if let Err(e) = deliveries.deactivate(&job.trigger.id, reason, &now) {
+                    eprintln!("deactivating {}: {e}", job.trigger.id);
+                }
             }
         }
         done.push(Delivered {
             job,
             outcome,
             answer,
+            replayed: false,
         });
     }
     Ok(done)

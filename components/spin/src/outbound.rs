@@ -163,6 +163,8 @@ fn url_parts(raw: &str) -> Result<UrlParts, String> {
 /// Sends every request at once and waits for all answers, at most `timeouts.overall`. Answers
 /// come back in the order of `requests`. Response bodies are not read: the status says it all.
 pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
+    // The deadline counts from the first request, so slow starts eat into it too.
+    let deadline = monotonic_clock::now().saturating_add(nanos(timeouts.overall));
     let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
     let mut pending: Vec<(usize, FutureIncomingResponse)> = Vec::new();
     for (i, req) in requests.iter().enumerate() {
@@ -171,7 +173,6 @@ pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
             Err(e) => answers[i] = Some(Err(e)),
         }
     }
-    let deadline = monotonic_clock::now().saturating_add(nanos(timeouts.overall));
     while !pending.is_empty() {
         let now = monotonic_clock::now();
         if now >= deadline {
