@@ -9,37 +9,18 @@ use std::time::{Duration, Instant};
 
 use aurras_domain::envelope::{event_id, Envelope};
 use aurras_e2e::processes::{free_port, Broker, LocalChain};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::Message;
 
 mod common;
 
-use common::{client, transfer, Ingestor, ALICE, BOB, TOPIC};
+use common::{client, read_topic, transfer, Ingestor, ALICE, BOB, TOPIC};
 
 /// Reads `topic` from the beginning until `want` records arrived or `timeout` passed.
 fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Envelope> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            format!("test-{}", aurras_domain::secrets::new_id("g")),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        // The topic may appear after the subscription: look for it every second, not every 5 min.
-        .set("topic.metadata.refresh.interval.ms", "1000")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let started = Instant::now();
-    let mut out = Vec::new();
-    while out.len() < want && started.elapsed() < timeout {
-        if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(500)) {
-            let payload = msg.payload().expect("payload");
-            out.push(serde_json::from_slice(payload).expect("an envelope"));
-        }
-    }
-    out
+    read_topic(brokers, topic, want, timeout)
+        .iter()
+        .map(|m| serde_json::from_slice(m.payload().expect("payload")).expect("an envelope"))
+        .collect()
 }
 
 fn ingestor(args: &[&str], cursor: &Path) -> Ingestor {

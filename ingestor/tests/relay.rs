@@ -2,6 +2,7 @@
 //! binary, and an HTTP server playing the app's side of docs/delivery.md: it verifies the
 //! Standard Webhooks signature (401 otherwise), records what arrives and answers per a script.
 
+mod common;
 mod relay_support;
 
 use std::collections::{BTreeMap, BTreeSet};

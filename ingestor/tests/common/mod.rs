@@ -5,6 +5,11 @@
 
 use std::process::Child;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::ClientConfig;
 
 use subxt::backend::LegacyBackend;
 use subxt::config::PolkadotExtrinsicParamsBuilder as Params;
@@ -98,4 +103,30 @@ impl Drop for Ingestor {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Reads `topic` from the beginning, in a fresh consumer group, until `want` records arrived or
+/// `timeout` passed.
+pub fn read_topic(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", aurras_domain::secrets::new_id("g")),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        // The topic may appear after the subscription: look for it every second, not every 5 min.
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < want && started.elapsed() < timeout {
+        if let Some(Ok(msg)) = consumer.poll(Duration::from_millis(200)) {
+            out.push(msg.detach());
+        }
+    }
+    out
 }

@@ -249,23 +249,7 @@ pub fn envelope(n: u64) -> Vec<u8> {
 
 /// Reads `topic` from the beginning until `want` records arrived (or the deadline).
 pub fn consume(brokers: &str, topic: &str, want: usize) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("test-reader-{}", now_ms()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("topic.metadata.refresh.interval.ms", "1000")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let started = Instant::now();
-    let mut out = Vec::new();
-    while out.len() < want && started.elapsed() < WAIT {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(m.detach());
-        }
-    }
-    out
+    crate::common::read_topic(brokers, topic, want, WAIT)
 }
 
 pub fn header(m: &OwnedMessage, name: &str) -> Option<String> {
