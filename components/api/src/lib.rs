@@ -177,6 +177,12 @@ fn check_access(req: &Request, route: &Route) -> ApiResult<bool> {
     let is_admin = presented.as_deref().is_some_and(http::is_admin_token);
     match route.access {
         Access::Public => Ok(false),
+        // A wrong token is an error, not a quiet downgrade to the public view: the page's operator
+        // sign-in relies on it (RFC 6750 §3.1, invalid_token).
+        Access::PublicOrAdmin if presented.is_some() && !is_admin => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "the bearer token is not the operator's; leave Authorization out for the public view",
+        )),
         Access::PublicOrAdmin => Ok(is_admin),
         Access::Admin if is_admin => Ok(true),
         Access::Admin => Err(ApiError::new(

@@ -104,6 +104,10 @@ struct State<C, T> {
 /// The check of one request against its route's context.
 pub(crate) type Check<C, T> = fn(&C, &Request) -> Result<T, Refusal>;
 
+/// How a received item is shown to `GET /<prefix>/<id>` (the push service's mailbox: RFC 8030
+/// user agents fetch their messages from the subscription resource); `None`: GET is refused.
+pub(crate) type Show<T> = Option<fn(&T) -> serde_json::Value>;
+
 /// A running server; stopped (with every connection, hanging ones included) on drop.
 pub(crate) struct Server<C, T> {
     state: Arc<Mutex<State<C, T>>>,
@@ -141,6 +145,7 @@ impl<C: Send + 'static, T: Clone + Send + 'static> Server<C, T> {
         prefix: &'static str,
         success: u16,
         check: Check<C, T>,
+        show: Show<T>,
     ) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
@@ -155,6 +160,7 @@ impl<C: Send + 'static, T: Clone + Send + 'static> Server<C, T> {
             Arc::clone(&state),
             prefix,
             check,
+            show,
         ));
         Ok(Self {
             state,
@@ -247,6 +253,7 @@ async fn accept_loop<C: Send + 'static, T: Send + 'static>(
     state: Arc<Mutex<State<C, T>>>,
     prefix: &'static str,
     check: Check<C, T>,
+    show: Show<T>,
 ) {
     // Owning the connections here means aborting this task ends them all.
     let mut connections = JoinSet::new();
@@ -272,7 +279,7 @@ async fn accept_loop<C: Send + 'static, T: Send + 'static>(
             };
             let service = service_fn(move |req| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, hyper::Error>(handle(req, &state, prefix, check).await) }
+                async move { Ok::<_, hyper::Error>(handle(req, &state, prefix, check, show).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
@@ -292,6 +299,7 @@ async fn handle<C, T>(
     state: &Mutex<State<C, T>>,
     prefix: &str,
     check: Check<C, T>,
+    show: Show<T>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
@@ -325,6 +333,11 @@ async fn handle<C, T>(
             drop(guard);
             return refuse(Refusal::new(404, format!("no {prefix} at {path}")));
         };
+        if let (&Method::GET, Some(show)) = (&request.method, show) {
+            let items: Vec<serde_json::Value> = route.received.iter().map(show).collect();
+            drop(guard);
+            return respond(200, serde_json::Value::from(items).to_string());
+        }
         if request.method != Method::POST {
             drop(guard);
             return refuse(Refusal::new(

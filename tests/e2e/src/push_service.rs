@@ -2,7 +2,8 @@
 //! subscriptions and checks every message the way Mozilla autopush or FCM would: headers, VAPID
 //! (RFC 8292) and size; then it decrypts the payload as the browser would (RFC 8291), so a test
 //! sees exactly what a service worker would get. A refused message is answered 400/401/403/413
-//! like a real service and recorded with its reason.
+//! like a real service and recorded with its reason. `GET <endpoint>` answers the messages accepted
+//! so far, decrypted, for a browser test to hand to its service worker.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -84,6 +85,17 @@ pub struct Received {
 }
 
 impl Received {
+    /// What `GET <endpoint>` shows of it: the payload as the service worker gets it, and the
+    /// headers the app sent.
+    fn to_json(&self) -> Value {
+        json!({
+            "data": String::from_utf8_lossy(&self.plaintext),
+            "ttl": self.ttl,
+            "urgency": self.urgency,
+            "topic": self.topic,
+        })
+    }
+
     /// The payload as JSON (what the app sends), or why it is not.
     pub fn json(&self) -> Result<Value> {
         Ok(serde_json::from_slice(&self.plaintext)?)
@@ -183,7 +195,7 @@ impl PushService {
     /// Serves HTTPS with `ca`'s certificate on a free loopback port.
     pub async fn start(ca: &TestCa) -> Result<Self> {
         Ok(Self {
-            server: Server::start(ca, "push", 201, check).await?,
+            server: Server::start(ca, "push", 201, check, Some(Received::to_json)).await?,
         })
     }
 

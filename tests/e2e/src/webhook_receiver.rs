@@ -83,7 +83,7 @@ impl WebhookReceiver {
     /// Serves HTTPS with `ca`'s certificate on a free loopback port.
     pub async fn start(ca: &TestCa) -> Result<Self> {
         Ok(Self {
-            server: Server::start(ca, "hook", 200, check).await?,
+            server: Server::start(ca, "hook", 200, check, None).await?,
         })
     }
 

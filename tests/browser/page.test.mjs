@@ -1,0 +1,317 @@
+// The page, as a person and an operator use it, in Debian's Chromium. Run by
+// tests/e2e/tests/browser.rs, which starts the app and the push service and passes them in.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ALICE, BOB, BOB_KUSAMA, api, env, launch, open, person, prepareSubscription, remembered, shot,
+  triggersFor, until,
+} from './support.mjs';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+function fillNotify(page, { account, direction = 'in', min = '' }) {
+  return (async () => {
+    await page.selectOption('#source', env.source);
+    await page.fill('#account', account);
+    await page.check(`input[name=direction][value=${direction}]`);
+    await page.fill('#min', min);
+  })();
+}
+
+describe('a person registers this browser', () => {
+  let me;
+  before(async () => {
+    me = await person(browser);
+    await open(me.page);
+  });
+  after(async () => {
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+
+  test('the page loads with the chain to pick', async () => {
+    const { page } = me;
+    assert.equal(await page.locator('#source option').count(), 1);
+    assert.equal(await page.textContent('#source option'), 'paseo (PAS)');
+    assert.match(await page.textContent('#account-hint'), /prefix 42/);
+    await shot(page, '01-page');
+  });
+
+  test('a mistyped address is caught before anything is sent', async () => {
+    const { page } = me;
+    const typo = `${BOB.slice(0, 20)}${BOB[20] === 'x' ? 'y' : 'x'}${BOB.slice(21)}`;
+    const posts = [];
+    const listen = (request) => request.method() === 'POST' && posts.push(request.url());
+    page.on('request', listen);
+    await fillNotify(page, { account: typo });
+    await page.click('button:has-text("Notify me")');
+    assert.match(await page.textContent('#account-error'), /checksum does not match/);
+    assert.equal(await page.getAttribute('#account', 'aria-invalid'), 'true');
+    await shot(page, '02-bad-checksum');
+
+    await fillNotify(page, { account: BOB_KUSAMA });
+    await page.click('button:has-text("Notify me")');
+    assert.match(await page.textContent('#account-error'), /Kusama address; paseo addresses use prefix 42/);
+    await shot(page, '03-other-chain');
+
+    page.off('request', listen);
+    assert.deepEqual(posts, [], 'nothing was sent');
+    assert.deepEqual(await triggersFor(BOB), [], 'no trigger was created');
+    assert.deepEqual(await remembered(page), []);
+  });
+
+  test('"Notify me" creates exactly the trigger asked for', async () => {
+    const { page } = me;
+    await prepareSubscription(page, env.subscription);
+    await fillNotify(page, { account: BOB, direction: 'in', min: '1.5' });
+    await page.fill('#name', 'Rent');
+    await page.click('button:has-text("Notify me")');
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    assert.match(await page.textContent('#notify-form .status'), /this browser will be notified/);
+    await shot(page, '04-notify-me-done');
+
+    const subscribedWith = await page.evaluate(() => localStorage.getItem('test.subscribed-with'));
+    assert.equal(subscribedWith, env.vapidKey, 'subscribed with the app VAPID key');
+    const [entry] = await remembered(page);
+    assert.ok(entry, 'the browser remembers its trigger');
+    const read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(read.status, 200);
+    const trigger = read.body;
+    assert.equal(trigger.source, env.source);
+    assert.equal(trigger.event, 'Balances.Transfer');
+    assert.equal(trigger.name, 'Rent');
+    assert.deepEqual(
+      { account: trigger.filter.balance.account, direction: trigger.filter.balance.direction, min: trigger.filter.balance.min },
+      { account: BOB, direction: 'in', min: '1.5' },
+    );
+    assert.deepEqual(trigger.action.web_push.endpoint, env.subscription.endpoint);
+    assert.deepEqual(trigger.action.web_push.keys, env.subscription.keys);
+    assert.equal(trigger.status.active, true);
+    assert.equal((await triggersFor(BOB)).length, 1, 'exactly one trigger');
+
+    const card = page.locator(`[data-trigger="${entry.id}"]`);
+    await card.waitFor();
+    assert.match(await card.textContent(), /When 5FHn…94ty receives at least 1\.5 PAS on paseo/);
+    assert.match(await card.textContent(), /Active\./);
+  });
+
+  test('pause and resume change the stored trigger', async () => {
+    const { page } = me;
+    const [entry] = await remembered(page);
+    const card = page.locator(`[data-trigger="${entry.id}"]`);
+    await card.locator('button:has-text("Pause")').click();
+    await card.locator('.status[data-kind=success]').waitFor();
+    let read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(read.body.status.active, false);
+    assert.match(await card.textContent(), /Paused/);
+    await shot(page, '05-paused');
+
+    await card.locator('button:has-text("Resume")').click();
+    await card.locator('.status[data-kind=success]').waitFor();
+    read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(read.body.status.active, true);
+  });
+
+  test('a test notification is encrypted for this browser and shown by its service worker', async () => {
+    const { page, context } = me;
+    const [entry] = await remembered(page);
+    const card = page.locator(`[data-trigger="${entry.id}"]`);
+    await card.locator('button:has-text("Send a test notification")').click();
+    await card.locator('.status[data-kind=success]').waitFor();
+    assert.match(await card.textContent(), /Test notification sent/);
+    await shot(page, '06-test-sent');
+
+    // What the push service received and decrypted (RFC 8291) with this subscription's keys.
+    const messages = await (await fetch(env.subscription.endpoint)).json();
+    assert.equal(messages.length, 1);
+    const payload = messages[0].data;
+    const sent = JSON.parse(payload);
+    assert.match(sent.title, /^Test: Received [\d.]+ PAS$/);
+
+    // Hand it to the service worker as the browser's push service would.
+    const cdp = await context.newCDPSession(page);
+    const registrationId = new Promise((resolve) => {
+      cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+        const ours = registrations.find((r) => r.scopeURL === `${env.url}/` && !r.isDeleted);
+        if (ours) resolve(ours.registrationId);
+      });
+    });
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin: env.url,
+      registrationId: await registrationId,
+      data: payload,
+    });
+    const shown = await until('the notification', async () => {
+      const list = await page.evaluate(async () => {
+        const registration = await navigator.serviceWorker.ready;
+        const notes = await registration.getNotifications();
+        return notes.map((n) => ({ title: n.title, body: n.body, icon: n.icon, tag: n.tag, data: n.data }));
+      });
+      return list.length > 0 && list;
+    });
+    assert.equal(shown.length, 1);
+    assert.equal(shown[0].title, sent.title);
+    assert.equal(shown[0].body, sent.body);
+    assert.match(shown[0].body, /paseo/);
+    assert.equal(shown[0].icon, `${env.url}/icon-192.png`);
+    assert.equal(shown[0].tag, sent.tag);
+    assert.match(shown[0].data.url, /^https:\/\/explorer\.test\/paseo\/block\/\d+$/);
+    assert.equal(shown[0].data.trigger, entry.id);
+    await cdp.detach();
+  });
+
+  test('remove deletes the trigger and unsubscribes the browser', async () => {
+    const { page } = me;
+    const [entry] = await remembered(page);
+    const card = page.locator(`[data-trigger="${entry.id}"]`);
+    await card.locator('button:has-text("Remove")').click();
+    await card.waitFor({ state: 'detached' });
+    const read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(read.status, 404);
+    assert.deepEqual(await remembered(page), []);
+    assert.equal(await page.evaluate(() => localStorage.getItem('test.unsubscribed')), env.subscription.endpoint);
+    assert.equal(await page.isVisible('#mine-empty'), true);
+    await shot(page, '07-removed');
+  });
+});
+
+describe('an expired subscription', () => {
+  test('is shown as expired and can be renewed', async () => {
+    const me = await person(browser);
+    const { page } = me;
+    await open(page);
+    await prepareSubscription(page, env.expired);
+    await fillNotify(page, { account: env.renewAccount, direction: 'any' });
+    await page.click('button:has-text("Notify me")');
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    const [entry] = await remembered(page);
+
+    // The relay's batch: the push service answers 410 and dispatch pauses the trigger.
+    const answer = await fetch(`${env.url}/dispatch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...env.renewHeaders },
+      body: env.renewBatch,
+    });
+    assert.equal(answer.status, 200, await answer.text());
+    const paused = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(paused.body.status.active, false);
+
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    const card = page.locator(`[data-trigger="${entry.id}"]`);
+    assert.match(await card.textContent(), /subscription expired/);
+    await shot(page, '08-expired');
+
+    await prepareSubscription(page, env.subscription);
+    await card.locator('button:has-text("Renew subscription")').click();
+    await card.locator('.status[data-kind=success]').waitFor();
+    const renewed = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(renewed.body.status.active, true);
+    assert.equal(renewed.body.action.web_push.endpoint, env.subscription.endpoint);
+    assert.deepEqual(renewed.body.action.web_push.keys, env.subscription.keys);
+    await shot(page, '09-renewed');
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+});
+
+describe('keyboard only', () => {
+  test('registration works without a mouse', async () => {
+    const me = await person(browser);
+    const { page } = me;
+    await open(page);
+    await prepareSubscription(page, env.subscription);
+    const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.getAttribute('name') || document.activeElement?.tagName);
+    const tabTo = async (id) => {
+      for (let i = 0; i < 30; i += 1) {
+        await page.keyboard.press('Tab');
+        if ((await focused()) === id) return;
+      }
+      throw new Error(`Tab never reached #${id}`);
+    };
+    await tabTo('source');
+    await tabTo('account');
+    await page.keyboard.type(ALICE);
+    await page.keyboard.press('Tab'); // the direction radios, on "receives"
+    await page.keyboard.press('ArrowDown'); // "sends"
+    await tabTo('min');
+    await page.keyboard.type('2');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    await shot(page, '10-keyboard');
+    const [entry] = await remembered(page);
+    const read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.deepEqual(
+      { account: read.body.filter.balance.account, direction: read.body.filter.balance.direction, min: read.body.filter.balance.min },
+      { account: ALICE, direction: 'out', min: '2' },
+    );
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+});
+
+describe('the operator', () => {
+  test('registers a chain, sees its topics, edits its events and deletes it', async () => {
+    const me = await person(browser);
+    const { page } = me;
+    await open(page);
+    await page.fill('#admin-token', 'not-the-token');
+    await page.click('button:has-text("Sign in")');
+    await until('the token error', async () => (await page.textContent('#admin-token-error')).length > 0);
+    assert.match(await page.textContent('#admin-token-error'), /not the operator token/);
+
+    await page.fill('#admin-token', env.admin);
+    await page.click('button:has-text("Sign in")');
+    await page.waitForSelector('#operator-panel:not([hidden])');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('aurras.admin-token')), env.admin);
+    assert.equal(await page.evaluate(() => localStorage.getItem('aurras.admin-token')), null);
+
+    // The API's error appears next to the field it names.
+    await page.fill('#chain', 'Westend Test');
+    await page.fill('#rpc', 'wss://westend-rpc.example.org');
+    await page.click('button:has-text("Register")');
+    await until('the chain error', async () => (await page.textContent('#chain-error')).length > 0);
+    await shot(page, '11-operator-error');
+
+    await page.fill('#chain', 'westend');
+    await page.fill('#more-events', 'Staking.Rewarded');
+    await page.fill('#symbol', 'WND');
+    await page.fill('#decimals', '12');
+    await page.click('button:has-text("Register")');
+    await page.waitForSelector('#source-created table');
+    const topics = await page.textContent('#source-created');
+    assert.match(topics, /westend\.Balances\.Transfer/);
+    assert.match(topics, /westend\.Staking\.Rewarded/);
+    await shot(page, '12-operator-registered');
+
+    const { body } = await api('GET', '/api/sources', { token: env.admin });
+    const westend = body.sources.find((s) => s.chain === 'westend');
+    assert.ok(westend, 'the source is stored');
+    assert.deepEqual([...westend.events].sort(), ['Balances.Transfer', 'Staking.Rewarded']);
+    assert.deepEqual(westend.rpc, ['wss://westend-rpc.example.org']);
+    assert.deepEqual(westend.token, { symbol: 'WND', decimals: 12 });
+    assert.equal(await page.locator(`#source option[value="${westend.id}"]`).count(), 1, 'people can pick it');
+
+    const item = page.locator(`[data-source="${westend.id}"]`);
+    await item.locator('textarea').fill('Balances.Transfer\nBalances.Deposit');
+    await item.locator('button:has-text("Save events")').click();
+    await page.locator(`[data-source="${westend.id}"] .status[data-kind=success]`).waitFor();
+    const edited = await api('GET', `/api/sources/${westend.id}`, { token: env.admin });
+    assert.deepEqual([...edited.body.events].sort(), ['Balances.Deposit', 'Balances.Transfer']);
+    await shot(page, '13-operator-edited');
+
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.locator(`[data-source="${westend.id}"] button:has-text("Delete westend")`).click();
+    await page.locator(`[data-source="${westend.id}"]`).waitFor({ state: 'detached' });
+    assert.equal((await api('GET', `/api/sources/${westend.id}`)).status, 404);
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+});

@@ -1,0 +1,104 @@
+//! The page in a real browser: Debian's Chromium driven by playwright-core
+//! (`tests/browser/page.test.mjs`, under `node --test`), against the compiled components under the
+//! test host, with the local push service as the browsers' push service.
+//!
+//! Chromium cannot reach a real push service from here, so the page's `pushManager.subscribe`
+//! answers subscriptions this harness made at the local push service; everything after that is
+//! real: the trigger the page creates, the encrypted push the app sends (decrypted by the push
+//! service), and the service worker showing it (delivered through the DevTools protocol).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use aurras_domain::signature::SigningKey;
+use aurras_e2e::world::{batch, now_secs, transfer, Settings, World, ALICE};
+use aurras_e2e::{repo_root, ADMIN_TOKEN, RELAY_SECRET};
+use serde_json::json;
+
+/// An account only the subscription-renewal story uses, so its transfer reaches no other trigger.
+const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
+
+fn chromium() -> Result<PathBuf> {
+    let path = std::env::var_os("AURRAS_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    ensure!(
+        path.exists(),
+        "{} is missing: the browser tests need Chromium (scripts/setup-test-deps installs Debian's)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn browser_tests() -> Result<PathBuf> {
+    let dir = repo_root().join("tests/browser");
+    ensure!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/setup-test-deps (npm ci in tests/browser)"
+    );
+    Ok(dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_in_a_real_browser() -> Result<()> {
+    let chromium = chromium()?;
+    let dir = browser_tests()?;
+    let world = World::start(Settings::default()).await?;
+    let key = world.vapid.public_key();
+    let subscription = world.push.subscribe_with_key(&key)?;
+    let expired = world.push.subscribe_with_key(&key)?;
+    world.push.gone(&expired);
+
+    // The relay's batch that finds the expired subscription: a transfer to Charlie, signed now
+    // (the dispatch accepts signatures up to five minutes old).
+    let event = transfer(1_000, 2, ALICE, CHARLIE, 25_000_000_000);
+    let body = serde_json::to_string(&batch(&[&event]))?;
+    let signed =
+        SigningKey::from_secret(RELAY_SECRET)?.sign("rly_browser_1", now_secs(), body.as_bytes());
+    let headers: serde_json::Map<String, serde_json::Value> = signed
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), json!(value)))
+        .collect();
+
+    let artifacts = repo_root().join("test-artifacts/browser");
+    std::fs::create_dir_all(&artifacts)?;
+    let status = tokio::process::Command::new("node")
+        .args(["--test", "--test-concurrency=1", "page.test.mjs"])
+        .current_dir(&dir)
+        .env("AURRAS_URL", world.app.url())
+        .env("AURRAS_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("AURRAS_SOURCE", &world.source)
+        .env("AURRAS_VAPID_PUBLIC_KEY", &key)
+        .env("AURRAS_SUBSCRIPTION", subscription.to_json().to_string())
+        .env("AURRAS_EXPIRED_SUBSCRIPTION", expired.to_json().to_string())
+        .env("AURRAS_RENEW_ACCOUNT", CHARLIE)
+        .env("AURRAS_RENEW_BATCH", &body)
+        .env("AURRAS_RENEW_HEADERS", serde_json::Value::Object(headers).to_string())
+        .env("AURRAS_CHROMIUM", &chromium)
+        .env("AURRAS_ARTIFACTS", &artifacts)
+        // The push service's certificate comes from the test CA: node's fetch trusts it so the
+        // test can read the messages it decrypted.
+        .env("NODE_EXTRA_CA_CERTS", world.ca.ca_file())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .context("node (20 or later) runs the browser tests")?;
+    ensure!(status.success(), "the browser tests failed ({status}); see the output above");
+
+    // What the page's "Send a test notification" made reach the push service, decrypted.
+    let received = world
+        .push
+        .wait_for(&subscription, 1, Duration::from_secs(1))
+        .await;
+    let note = received.first().context("no push reached the subscription")?.json()?;
+    ensure!(note["data"]["test"] == true, "not the test notification: {note}");
+    ensure!(
+        world.push.received(&expired).is_empty(),
+        "the expired subscription took a message"
+    );
+    Ok(())
+}
