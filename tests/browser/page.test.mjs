@@ -99,6 +99,7 @@ describe('a person registers this browser', () => {
     await card.waitFor();
     assert.match(await card.textContent(), /When 5FHn…94ty receives at least 1\.5 PAS on paseo/);
     assert.match(await card.textContent(), /Active\./);
+    assert.doesNotMatch(await card.textContent(), /null|undefined/);
   });
 
   test('pause and resume change the stored trigger', async () => {
@@ -207,6 +208,7 @@ describe('an expired subscription', () => {
     await page.waitForSelector('body[data-ready=true]');
     const card = page.locator(`[data-trigger="${entry.id}"]`);
     assert.match(await card.textContent(), /subscription expired/);
+    assert.doesNotMatch(await card.textContent(), /null|undefined/);
     await shot(page, '08-expired');
 
     await prepareSubscription(page, env.subscription);

@@ -70,7 +70,8 @@ function view(entry, trigger) {
     ? el('button', { type: 'button', onclick: () => act(item, 'Pausing…', () => api.patchTrigger(entry.id, entry.token, { active: false }).then(() => 'Paused.')) }, 'Pause')
     : !state.expired &&
       el('button', { type: 'button', onclick: () => act(item, 'Resuming…', () => api.patchTrigger(entry.id, entry.token, { active: true }).then(() => 'Resumed.')) }, 'Resume');
-  item.append(
+  // `append` would print a skipped part as "null": filter them out.
+  const parts = [
     el('h3', {}, title),
     trigger.name ? el('p', {}, describe(trigger, token)) : null,
     el('p', { class: 'meta' }, destination(trigger)),
@@ -83,7 +84,8 @@ function view(entry, trigger) {
       el('button', { type: 'button', class: 'danger', 'aria-label': `Remove: ${title}`, onclick: () => act(item, 'Removing…', () => remove(entry, trigger)) }, 'Remove'),
     ),
     el('p', { class: 'status', role: 'status' }),
-  );
+  ];
+  item.append(...parts.filter(Boolean));
   return item;
 }
 

@@ -45,7 +45,9 @@ fn not_found(path: &str) -> Response {
         .header("content-type", "text/plain; charset=utf-8")
         .header("cache-control", "no-store");
     with_security_headers(&mut builder);
-    builder.body(format!("{path} is not part of the page\n")).build()
+    builder
+        .body(format!("{path} is not part of the page\n"))
+        .build()
 }
 
 /// Whether `If-None-Match` names `etag` (a list, `*`, or weak forms of the same tag).
@@ -90,6 +92,10 @@ fn handle(req: Request) -> Response {
     // against the empty body written.
     builder.header("content-type", asset.content_type);
     builder
-        .body(if head { Vec::new() } else { asset.body.to_vec() })
+        .body(if head {
+            Vec::new()
+        } else {
+            asset.body.to_vec()
+        })
         .build()
 }

@@ -56,7 +56,7 @@ impl App {
     /// Starts the app on a free port after `configure` adjusted its options (variables as
     /// `SPIN_VARIABLE_<NAME>`, a runtime config).
     pub async fn start_with(configure: impl FnOnce(&mut AppOptions)) -> Result<Self> {
-        for wasm in ["aurras_api.wasm", "aurras_dispatch.wasm"] {
+        for wasm in ["aurras_api.wasm", "aurras_dispatch.wasm", "aurras_ui.wasm"] {
             let path = repo_root().join("target/wasm32-wasip2/release").join(wasm);
             anyhow::ensure!(
                 path.is_file(),
