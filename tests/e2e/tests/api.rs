@@ -172,6 +172,18 @@ async fn sources_lifecycle_with_topic_map_and_operator_auth() {
         .await
         .expect("call");
     assert_eq!(admin.body["sources"][0]["rpc"][0], "ws://127.0.0.1:9944");
+    // A wrong token is refused rather than quietly given the public view (the page's operator
+    // sign-in relies on it).
+    for path in ["/api/sources".to_owned(), format!("/api/sources/{id}")] {
+        assert_error(
+            &app.call("GET", &path, Some("not-the-admin-token"), None)
+                .await
+                .expect("call"),
+            401,
+            "unauthorized",
+            None,
+        );
+    }
     let one = app
         .call("GET", &format!("/api/sources/{id}"), None, None)
         .await
