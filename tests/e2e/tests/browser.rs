@@ -76,7 +76,10 @@ async fn the_page_in_a_real_browser() -> Result<()> {
         .env("AURRAS_EXPIRED_SUBSCRIPTION", expired.to_json().to_string())
         .env("AURRAS_RENEW_ACCOUNT", CHARLIE)
         .env("AURRAS_RENEW_BATCH", &body)
-        .env("AURRAS_RENEW_HEADERS", serde_json::Value::Object(headers).to_string())
+        .env(
+            "AURRAS_RENEW_HEADERS",
+            serde_json::Value::Object(headers).to_string(),
+        )
         .env("AURRAS_CHROMIUM", &chromium)
         .env("AURRAS_ARTIFACTS", &artifacts)
         // The push service's certificate comes from the test CA: node's fetch trusts it so the
@@ -87,15 +90,24 @@ async fn the_page_in_a_real_browser() -> Result<()> {
         .status()
         .await
         .context("node (20 or later) runs the browser tests")?;
-    ensure!(status.success(), "the browser tests failed ({status}); see the output above");
+    ensure!(
+        status.success(),
+        "the browser tests failed ({status}); see the output above"
+    );
 
     // What the page's "Send a test notification" made reach the push service, decrypted.
     let received = world
         .push
         .wait_for(&subscription, 1, Duration::from_secs(1))
         .await;
-    let note = received.first().context("no push reached the subscription")?.json()?;
-    ensure!(note["data"]["test"] == true, "not the test notification: {note}");
+    let note = received
+        .first()
+        .context("no push reached the subscription")?
+        .json()?;
+    ensure!(
+        note["data"]["test"] == true,
+        "not the test notification: {note}"
+    );
     ensure!(
         world.push.received(&expired).is_empty(),
         "the expired subscription took a message"

@@ -36,7 +36,11 @@ async fn serves_the_page_with_types_policy_and_revalidation() -> Result<()> {
         assert_eq!(header(&resp, "cache-control"), "no-cache", "{path}");
         assert_eq!(header(&resp, "x-content-type-options"), "nosniff");
         let csp = header(&resp, "content-security-policy");
-        for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
             assert!(csp.contains(directive), "{path}: {csp}");
         }
         assert!(!csp.contains("unsafe-inline"), "{csp}");
@@ -57,7 +61,11 @@ async fn serves_the_page_with_types_policy_and_revalidation() -> Result<()> {
             .header("if-none-match", format!("\"other\", W/{etag}"))
             .send()
             .await?;
-        assert_eq!(weak.status(), StatusCode::NOT_MODIFIED, "{path}: weak comparison");
+        assert_eq!(
+            weak.status(),
+            StatusCode::NOT_MODIFIED,
+            "{path}: weak comparison"
+        );
     }
     let page = get(&client, &app, "/").await?.text().await?;
     assert!(page.contains("<script type=\"module\" src=\"/app.js\">"));
@@ -71,7 +79,10 @@ async fn head_unknown_paths_and_other_methods() -> Result<()> {
     let client = Client::new();
     let head = client.head(format!("{}/app.js", app.url())).send().await?;
     assert_eq!(head.status(), StatusCode::OK);
-    assert_eq!(header(&head, "content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(
+        header(&head, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
     assert!(head.bytes().await?.is_empty());
 
     let missing = get(&client, &app, "/nothing-here.js").await?;
