@@ -317,3 +317,42 @@ describe('the operator', () => {
     await me.context.close();
   });
 });
+
+describe('the operator, with a chain spec', () => {
+  test('registers a light-client chain from an uploaded spec; a file that is not JSON is refused at its field', async () => {
+    const me = await person(browser);
+    const { page } = me;
+    await open(page);
+    await page.fill('#admin-token', env.admin);
+    await page.click('button:has-text("Sign in")');
+    await page.waitForSelector('#operator-panel:not([hidden])');
+
+    await page.fill('#chain', 'paseo-light');
+    await page.check('input[name=connection][value=spec]');
+    assert.equal(await page.isVisible('#rpc'), false);
+    await page.setInputFiles('#chain-spec', { name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"name": ') });
+    await page.click('button:has-text("Register")');
+    await until('the file error', async () => (await page.textContent('#chain-spec-error')).length > 0);
+    assert.match(await page.textContent('#chain-spec-error'), /broken\.json is not JSON/);
+
+    await page.setInputFiles('#chain-spec', env.paseoSpec);
+    await page.fill('#symbol', 'PAS');
+    await page.fill('#decimals', '10');
+    await page.click('button:has-text("Register")');
+    await page.waitForSelector('#source-created table');
+    assert.match(await page.textContent('#source-created'), /paseo-light\.Balances\.Transfer/);
+    await shot(page, '14-operator-chain-spec');
+
+    const { body } = await api('GET', '/api/sources', { token: env.admin });
+    const light = body.sources.find((s) => s.chain === 'paseo-light');
+    assert.ok(light, 'the source is stored');
+    assert.equal(light.light_client, true);
+    assert.equal(light.ss58_prefix, 42, 'the prefix comes from the spec');
+    const spec = await api('GET', `/api/sources/${light.id}/chain-spec`, { token: env.admin });
+    assert.equal(spec.status, 200);
+    assert.equal(spec.body.id, 'paseo');
+    await api('DELETE', `/api/sources/${light.id}`, { token: env.admin });
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+});

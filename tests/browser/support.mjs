@@ -14,6 +14,7 @@ export const env = {
   renewAccount: process.env.AURRAS_RENEW_ACCOUNT,
   renewBatch: process.env.AURRAS_RENEW_BATCH,
   renewHeaders: JSON.parse(process.env.AURRAS_RENEW_HEADERS ?? '{}'),
+  paseoSpec: process.env.AURRAS_PASEO_SPEC,
   chromium: process.env.AURRAS_CHROMIUM ?? '/usr/bin/chromium',
   artifacts: process.env.AURRAS_ARTIFACTS ?? 'test-artifacts',
 };

@@ -32,6 +32,17 @@ fn chromium() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Paseo's chain spec, for the operator's upload (scripts/fetch-paseo-spec puts it there).
+fn paseo_spec() -> Result<PathBuf> {
+    let path = repo_root().join("target/chain-specs/paseo.json");
+    ensure!(
+        path.exists(),
+        "{} is missing: run scripts/fetch-paseo-spec",
+        path.display()
+    );
+    Ok(path)
+}
+
 fn browser_tests() -> Result<PathBuf> {
     let dir = repo_root().join("tests/browser");
     ensure!(
@@ -80,6 +91,7 @@ async fn the_page_in_a_real_browser() -> Result<()> {
             "AURRAS_RENEW_HEADERS",
             serde_json::Value::Object(headers).to_string(),
         )
+        .env("AURRAS_PASEO_SPEC", paseo_spec()?)
         .env("AURRAS_CHROMIUM", &chromium)
         .env("AURRAS_ARTIFACTS", &artifacts)
         // The push service's certificate comes from the test CA: node's fetch trusts it so the
