@@ -13,7 +13,7 @@ use aurras_domain::api::{resolve, Access, Operation, Route};
 use aurras_domain::delivery::{Deliveries, Outcome};
 use aurras_domain::dispatch::{Job, Record};
 use aurras_domain::notification::test_envelope;
-use aurras_domain::registry::Registry;
+use aurras_domain::registry::{Caller, Registry};
 use aurras_domain::source::{NewSource, SourcePatch};
 use aurras_domain::ss58::AccountId;
 use aurras_domain::trigger::Trigger;
@@ -24,7 +24,7 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 use aurras_spin::deliver::{self, Mode};
-use aurras_spin::http::{bearer, json_response, method_name, now_millis, variable, Answer};
+use aurras_spin::http::{bearer, error_response, method_name, now_millis, variable, Answer};
 use aurras_spin::{WasiStore, STORE};
 
 /// The OpenAPI document, served at `/api/openapi.json`.
@@ -43,7 +43,7 @@ fn handle(req: Request) -> Response {
                     e.detail.as_deref().unwrap_or(&e.message)
                 );
             }
-            json_response(e.status(), &e.to_json())
+            error_response(&e)
         }
     }
 }
@@ -75,7 +75,12 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
     let body = http::body(req, route)?;
     let kv = WasiStore::open(STORE)?;
     let registry = Registry::new(&kv);
-    let token = || bearer(req).unwrap_or_default();
+    let presented = bearer(req).unwrap_or_default();
+    let caller = if is_admin {
+        Caller::Operator
+    } else {
+        Caller::Owner(&presented)
+    };
 
     Ok(match route.operation {
         Operation::ListSources => {
@@ -135,12 +140,12 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(201, view).located(format!("/api/triggers/{}", created.trigger.id))
         }
         Operation::GetTrigger => {
-            let trigger = registry.trigger(&param("id"), &token())?;
+            let trigger = registry.trigger(&param("id"), caller)?;
             let mut view = trigger.view();
             view["delivery"] = Deliveries::new(&kv).state(&trigger.id)?.view();
             Answer::json(200, view)
         }
-        Operation::TestTrigger => test_trigger(&kv, &registry.trigger(&param("id"), &token())?)?,
+        Operation::TestTrigger => test_trigger(&kv, &registry.trigger(&param("id"), caller)?)?,
         Operation::PushPublicKey => push_public_key()?,
         Operation::ReplaceTrigger => {
             let req = parse_json::<NewTrigger>(&body)?;
@@ -148,7 +153,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(
                 200,
                 registry
-                    .replace_trigger(&param("id"), &token(), req, &now())?
+                    .replace_trigger(&param("id"), caller, req, &now())?
                     .view(),
             )
         }
@@ -158,12 +163,12 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(
                 200,
                 registry
-                    .patch_trigger(&param("id"), &token(), patch, &now())?
+                    .patch_trigger(&param("id"), caller, patch, &now())?
                     .view(),
             )
         }
         Operation::DeleteTrigger => {
-            registry.delete_trigger(&param("id"), &token())?;
+            registry.delete_trigger(&param("id"), caller)?;
             Answer::empty(204)
         }
         Operation::LookupTriggers => lookup(&registry, &param("topic"), req.query())?,
@@ -189,7 +194,8 @@ fn check_access(req: &Request, route: &Route) -> ApiResult<bool> {
             ErrorCode::Unauthorized,
             "this route needs the operator's token: Authorization: Bearer <admin_token>",
         )),
-        Access::TriggerOwner if presented.is_some() => Ok(false),
+        // The operator may moderate any trigger; anyone else needs the trigger's own token.
+        Access::TriggerOwner if presented.is_some() => Ok(is_admin),
         Access::TriggerOwner => Err(ApiError::new(
             ErrorCode::Unauthorized,
             "send the trigger's management token: Authorization: Bearer <token>",

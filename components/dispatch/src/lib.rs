@@ -22,7 +22,7 @@ use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAM
 use aurras_domain::source::Source;
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
 use aurras_spin::deliver::{self, Delivered, Mode};
-use aurras_spin::http::{header, json_response, now_millis, now_rfc3339, variable, Answer};
+use aurras_spin::http::{error_response, header, now_millis, now_rfc3339, variable, Answer};
 use aurras_spin::{WasiStore, STORE};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -38,7 +38,7 @@ fn handle(req: Request) -> Response {
             if e.code == ErrorCode::Internal {
                 eprintln!("dispatch: {}", e.detail.as_deref().unwrap_or(&e.message));
             }
-            json_response(e.status(), &e.to_json())
+            error_response(&e)
         }
     }
 }

@@ -98,6 +98,17 @@ fn check_https(raw: &str, field: &str) -> ApiResult<()> {
 impl WebPush {
     fn validate(&self) -> ApiResult<()> {
         check_https(&self.endpoint, "action.web_push.endpoint")?;
+        // `PushSubscription.expirationTime` is a timestamp or null; anything else would be stored
+        // and shown back as given.
+        if !matches!(
+            self.expiration_time,
+            None | Some(Value::Null) | Some(Value::Number(_))
+        ) {
+            return Err(ApiError::invalid(
+                "action.web_push.expirationTime",
+                "expected a number (milliseconds since the epoch) or null, as PushSubscription gives",
+            ));
+        }
         let key = decode_b64url(&self.keys.p256dh);
         if !key.is_some_and(|k| k.len() == 65 && k[0] == 0x04) {
             return Err(ApiError::invalid(
@@ -216,6 +227,11 @@ mod tests {
             (
                 json!({"web_push": {"endpoint": "https://p.example", "keys": {"p256dh": P256DH, "auth": "x"}}}),
                 "action.web_push.keys.auth",
+            ),
+            (
+                json!({"web_push": {"endpoint": "https://p.example", "expirationTime": {"a": [1]},
+                                    "keys": {"p256dh": P256DH, "auth": AUTH}}}),
+                "action.web_push.expirationTime",
             ),
             (
                 json!({"webhook": {"url": "http://hooks.example.com"}}),

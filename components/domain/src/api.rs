@@ -177,10 +177,13 @@ pub fn resolve(method: &str, path: &str) -> Result<(&'static Route, PathParams),
             format!("no route {path}"),
         ))
     } else {
+        // RFC 9110 §15.5.6: a 405 names the methods the resource has.
+        let allow = allowed.join(", ");
         Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!("{path} allows {}", allowed.join(", ")),
-        ))
+            format!("{path} allows {allow}"),
+        )
+        .with_header("allow", allow))
     }
 }
 

@@ -66,6 +66,9 @@ pub struct ApiError {
     /// What went wrong inside, for the logs; never sent to clients.
     #[serde(skip)]
     pub detail: Option<String>,
+    /// Headers the answer must carry (`Allow` with a 405, `Retry-After` with a 429).
+    #[serde(skip)]
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -76,6 +79,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             detail: None,
+            headers: Vec::new(),
         }
     }
 
@@ -98,6 +102,12 @@ impl ApiError {
     /// `not_found`, with the message every hidden-or-absent record shares.
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorCode::NotFound, format!("no such {what}"))
+    }
+
+    /// Adds a header to the answer.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// Names (or renames) the field.

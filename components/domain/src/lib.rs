@@ -31,6 +31,7 @@ pub mod dispatch;
 pub mod envelope;
 pub mod error;
 pub mod filter;
+pub mod integer;
 pub mod keys;
 pub mod kv;
 pub mod names;

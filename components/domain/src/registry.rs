@@ -32,6 +32,28 @@ pub struct CreatedTrigger {
     pub token: String,
 }
 
+/// Who asks for a trigger: the holder of its management token, or the operator (who may read,
+/// pause and remove any trigger, to moderate a public API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller<'a> {
+    /// The bearer of this management token.
+    Owner(&'a str),
+    /// The operator (`admin_token`).
+    Operator,
+}
+
+impl<'a> From<&'a str> for Caller<'a> {
+    fn from(token: &'a str) -> Self {
+        Caller::Owner(token)
+    }
+}
+
+impl<'a> From<&'a String> for Caller<'a> {
+    fn from(token: &'a String) -> Self {
+        Caller::Owner(token)
+    }
+}
+
 /// Sources and triggers over a store.
 pub struct Registry<'a, S: KeyValue + ?Sized> {
     kv: &'a S,
@@ -247,11 +269,21 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         Ok(CreatedTrigger { trigger, token })
     }
 
-    /// A trigger, for the holder of its token. A wrong token and a missing trigger answer alike.
-    pub fn trigger(&self, id: &str, token: &str) -> ApiResult<Trigger> {
-        match self.read::<Trigger>(&keys::trigger(id))? {
-            Some(t) if secrets::token_matches(token, &t.token_hash) => Ok(t),
-            _ => Err(ApiError::not_found("trigger")),
+    /// A trigger, for the holder of its token or the operator. A token that does not open it is
+    /// 401 (RFC 6750 `invalid_token`): ids are 128 random bits, so telling "exists" from "absent"
+    /// gives nothing away without the token, and the person who pasted the wrong token learns so.
+    pub fn trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<Trigger> {
+        let trigger = self
+            .read::<Trigger>(&keys::trigger(id))?
+            .ok_or_else(|| ApiError::not_found("trigger"))?;
+        match caller.into() {
+            Caller::Owner(token) if !secrets::token_matches(token, &trigger.token_hash) => {
+                Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "this token does not open this trigger: use the token returned when it was created",
+                ))
+            }
+            _ => Ok(trigger),
         }
     }
 
@@ -272,14 +304,14 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// `PUT`: replaces the trigger's filter, action, event, name and feed parameters.
-    pub fn replace_trigger(
+    pub fn replace_trigger<'c>(
         &self,
         id: &str,
-        token: &str,
+        caller: impl Into<Caller<'c>>,
         req: NewTrigger,
         now: &str,
     ) -> ApiResult<Trigger> {
-        let current = self.trigger(id, token)?;
+        let current = self.trigger(id, caller)?;
         let source = self.source(&current.source)?;
         let mut new_secret = secrets::new_webhook_secret;
         let next = req.replace(&current, &source, now, &mut new_secret)?;
@@ -288,14 +320,14 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// `PATCH`: changes what the patch names.
-    pub fn patch_trigger(
+    pub fn patch_trigger<'c>(
         &self,
         id: &str,
-        token: &str,
+        caller: impl Into<Caller<'c>>,
         patch: TriggerPatch,
         now: &str,
     ) -> ApiResult<Trigger> {
-        let current = self.trigger(id, token)?;
+        let current = self.trigger(id, caller)?;
         let source = self.source(&current.source)?;
         let mut new_secret = secrets::new_webhook_secret;
         let next = patch.apply(&current, &source, now, &mut new_secret)?;
@@ -304,8 +336,8 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// Deletes a trigger.
-    pub fn delete_trigger(&self, id: &str, token: &str) -> ApiResult<()> {
-        let current = self.trigger(id, token)?;
+    pub fn delete_trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<()> {
+        let current = self.trigger(id, caller)?;
         // The index entry goes first, so no lookup finds an id whose record is gone mid-delete.
         self.update_list(&index_key(&current), id, false)?;
         self.kv.delete(&keys::trigger(id))?;
@@ -404,10 +436,23 @@ mod tests {
         let id = &created.trigger.id;
         assert_eq!(
             reg.trigger(id, "atk_wrong").expect_err("wrong").code,
-            ErrorCode::NotFound
+            ErrorCode::Unauthorized
         );
         assert_eq!(
             reg.trigger("trg_nope", &created.token)
+                .expect_err("absent")
+                .code,
+            ErrorCode::NotFound
+        );
+        // The operator moderates: reads and pauses any trigger without its token.
+        assert_eq!(reg.trigger(id, Caller::Operator).expect("operator").id, *id);
+        let paused: TriggerPatch = serde_json::from_value(json!({"active": false})).expect("patch");
+        let patched = reg
+            .patch_trigger(id, Caller::Operator, paused, "2026-01-02T00:00:00Z")
+            .expect("operator patch");
+        assert!(!patched.status.active);
+        assert_eq!(
+            reg.trigger("trg_nope", Caller::Operator)
                 .expect_err("absent")
                 .code,
             ErrorCode::NotFound

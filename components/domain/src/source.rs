@@ -23,6 +23,7 @@ pub struct TokenInfo {
     /// `PAS`, `DOT`: 1 to 12 ASCII letters or digits.
     pub symbol: String,
     /// Decimal places of one unit: 10 for DOT and PAS.
+    #[serde(deserialize_with = "crate::integer::unsigned")]
     pub decimals: u8,
 }
 
@@ -66,6 +67,7 @@ pub struct NewSource {
     /// The chain's token; read from the chain spec's properties when absent.
     pub token: Option<TokenInfo>,
     /// The chain's SS58 address prefix; read from the chain spec, else 42.
+    #[serde(default, deserialize_with = "crate::integer::optional_unsigned")]
     pub ss58_prefix: Option<u16>,
 }
 

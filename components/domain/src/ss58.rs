@@ -35,6 +35,8 @@ pub enum Ss58Error {
 }
 
 const CHECKSUM_LEN: usize = 2;
+/// A two-byte prefix, the 32-byte account and the checksum.
+const MAX_DECODED_LEN: usize = 2 + 32 + CHECKSUM_LEN;
 const PREFIX_SALT: &[u8] = b"SS58PRE";
 
 fn checksum(data: &[u8]) -> [u8; 64] {
@@ -47,9 +49,15 @@ fn checksum(data: &[u8]) -> [u8; 64] {
 impl AccountId {
     /// Decodes an address and returns the account and the address's network prefix.
     pub fn from_ss58(address: &str) -> Result<(Self, u16), Ss58Error> {
-        let data = bs58::decode(address)
-            .into_vec()
-            .map_err(|_| Ss58Error::NotBase58)?;
+        // Decoded into a buffer that fits the longest address: base58 decoding into a growing
+        // buffer is quadratic in the input's length (a 64 KB string took a second), while a
+        // fixed buffer keeps it linear and stops once the value outgrows any address.
+        let mut buf = [0u8; MAX_DECODED_LEN];
+        let len = bs58::decode(address).onto(&mut buf).map_err(|e| match e {
+            bs58::decode::Error::BufferTooSmall => Ss58Error::BadLength,
+            _ => Ss58Error::NotBase58,
+        })?;
+        let data = &buf[..len];
         let (prefix, prefix_len) = match data.first() {
             Some(&b) if b < 64 => (u16::from(b), 1),
             Some(&b) if b < 128 => {

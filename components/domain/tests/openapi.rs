@@ -54,7 +54,7 @@ fn documented_security_matches_enforced_access() {
         let expected: &[&str] = match r.access {
             Access::Public => &[],
             Access::PublicOrAdmin | Access::Admin => &["adminToken"],
-            Access::TriggerOwner => &["triggerToken"],
+            Access::TriggerOwner => &["adminToken", "triggerToken"],
         };
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         assert_eq!(schemes, expected, "{} {}", r.method, r.path);

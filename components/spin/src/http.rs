@@ -58,6 +58,18 @@ pub fn json_response(status: u16, value: &serde_json::Value) -> Response {
     Answer::json(status, value.clone()).into_response()
 }
 
+/// The answer for an API error: its JSON body and the headers it asks for.
+pub fn error_response(error: &aurras_domain::ApiError) -> Response {
+    let answer = Answer::json(error.status(), error.to_json());
+    error
+        .headers
+        .iter()
+        .fold(answer, |a, (name, value)| {
+            a.with_header(name, value.clone())
+        })
+        .into_response()
+}
+
 /// A successful answer.
 pub struct Answer {
     status: u16,

@@ -124,6 +124,27 @@ async fn unknown_routes_and_methods_answer_in_json() {
         "method_not_allowed",
         None,
     );
+    // RFC 9110: every 405 names the methods the resource has.
+    let client = reqwest::Client::new();
+    for (method, path, allow) in [
+        ("PUT", "/api/sources", "GET, POST"),
+        ("POST", "/api/sources/src_x", "GET, PATCH, DELETE"),
+        ("GET", "/api/triggers", "POST"),
+        ("DELETE", "/api/health", "GET"),
+        ("GET", "/api/triggers/trg_x/test", "POST"),
+    ] {
+        let resp = client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", app.url()),
+            )
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        let header = resp.headers().get("allow").and_then(|v| v.to_str().ok());
+        assert_eq!(header, Some(allow), "{method} {path}");
+    }
     app.stop().await.expect("stop");
 }
 
@@ -405,14 +426,16 @@ async fn triggers_lifecycle_and_ownership() {
         )
         .await
         .expect("call");
-    assert_error(&wrong, 404, "not_found", None);
-    assert_eq!(wrong.body, absent.body);
+    // Another trigger's token does not open this one (401, RFC 6750 invalid_token); an id that
+    // does not exist is 404 whatever the token.
+    assert_error(&wrong, 401, "unauthorized", None);
+    assert_error(&absent, 404, "not_found", None);
     assert_error(
         &app.call("DELETE", &path, Some(&other_token), None)
             .await
             .expect("call"),
-        404,
-        "not_found",
+        401,
+        "unauthorized",
         None,
     );
     let pause = json!({"active": false, "reason": "on holiday"});
@@ -420,8 +443,8 @@ async fn triggers_lifecycle_and_ownership() {
         &app.call("PATCH", &path, Some(&other_token), Some(&pause))
             .await
             .expect("call"),
-        404,
-        "not_found",
+        401,
+        "unauthorized",
         None,
     );
 
@@ -454,6 +477,24 @@ async fn triggers_lifecycle_and_ownership() {
         lookup(&app, "paseo.Balances.Transfer", &nobody).await,
         vec![id.clone()]
     );
+
+    // The operator moderates any trigger without its token: reads it, pauses it.
+    let seen = app
+        .call("GET", &path, Some(ADMIN_TOKEN), None)
+        .await
+        .expect("call");
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert_eq!(seen.body["id"], id.as_str());
+    let paused = app
+        .call(
+            "PATCH",
+            &path,
+            Some(ADMIN_TOKEN),
+            Some(&json!({"active": false, "reason": "abuse report"})),
+        )
+        .await
+        .expect("call");
+    assert_eq!(paused.body["status"]["reason"], "abuse report");
 
     assert_eq!(
         app.call("DELETE", &path, Some(&token), None)
