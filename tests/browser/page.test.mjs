@@ -224,6 +224,33 @@ describe('an expired subscription', () => {
   });
 });
 
+describe('a webhook instead of this browser', () => {
+  test('creates a webhook trigger and shows its signing secret once', async () => {
+    const me = await person(browser);
+    const { page } = me;
+    await open(page);
+    await fillNotify(page, { account: ALICE, direction: 'any' });
+    await page.check('input[name=deliver][value=webhook]');
+    await page.fill('#webhook', 'http://hooks.example.com/aurras');
+    await page.click('button:has-text("Notify me")');
+    assert.match(await page.textContent('#webhook-error'), /https:\/\//);
+
+    await page.fill('#webhook', 'https://127.0.0.1:9/aurras');
+    await page.click('button:has-text("Notify me")');
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    assert.match(await page.textContent('#notify-form .status'), /whsec_\S+: store this secret now/);
+    assert.equal(await page.evaluate(() => localStorage.getItem('test.subscribed-with')), null, 'no push subscription');
+    const [entry] = await remembered(page);
+    const read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.deepEqual(read.body.action, { webhook: { url: 'https://127.0.0.1:9/aurras' } });
+    const card = page.locator(`[data-trigger="${entry.id}"]`);
+    assert.match(await card.textContent(), /Webhook to https:\/\/127\.0\.0\.1:9\/aurras/);
+    await shot(page, '15-webhook');
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+});
+
 describe('keyboard only', () => {
   test('registration works without a mouse', async () => {
     const me = await person(browser);
