@@ -7,11 +7,12 @@ import { base58 } from '@scure/base';
 const CONTEXT = new TextEncoder().encode('SS58PRE');
 const ACCOUNT_BYTES = 32;
 
-// Well-known prefixes, to say whose address it is when it is not this chain's.
+// Well-known prefixes, to say whose address it is when it is not this chain's. Each name reads
+// in "This is <name> address", so it carries its article.
 const NETWORKS = new Map([
-  [0, 'Polkadot'],
-  [2, 'Kusama'],
-  [42, 'a generic Substrate (or Westend/Paseo)'],
+  [0, 'a Polkadot'],
+  [2, 'a Kusama'],
+  [42, 'a generic Substrate (Westend, Paseo, dev chains)'],
 ]);
 
 export class AddressError extends Error {
