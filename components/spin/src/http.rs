@@ -53,11 +53,6 @@ pub fn now_rfc3339() -> String {
     aurras_domain::rfc3339(now_millis())
 }
 
-/// A JSON response.
-pub fn json_response(status: u16, value: &serde_json::Value) -> Response {
-    Answer::json(status, value.clone()).into_response()
-}
-
 /// The answer for an API error: its JSON body and the headers it asks for.
 pub fn error_response(error: &aurras_domain::ApiError) -> Response {
     let answer = Answer::json(error.status(), error.to_json());
