@@ -105,7 +105,14 @@ struct IngestArgs {
     /// Replication factor of topics the ingestor creates.
     #[arg(long, default_value_t = 1, env = "AURRAS_REPLICATION")]
     replication: i32,
-    /// How often to look for a new finalized head, in milliseconds.
+    /// Stop after producing this block (a bounded backfill) instead of following the head.
+    #[arg(long, env = "AURRAS_TO_BLOCK")]
+    to_block: Option<u64>,
+    /// How many blocks to fetch from the node at once; they are still produced in block order.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), env = "AURRAS_FETCH_AHEAD")]
+    fetch_ahead: u16,
+    /// How often to poll the finalized head, in milliseconds, when the node offers no
+    /// subscription to it.
     #[arg(long, default_value_t = 1000, env = "AURRAS_POLL_MS")]
     poll_ms: u64,
     /// How often to re-read the registered events from `--api`, in seconds.
@@ -283,7 +290,7 @@ async fn ingest(
             .unwrap_or_else(|| PathBuf::from(format!(".aurras/{chain_name}.cursor"))),
     );
     let pipeline = Pipeline {
-        chain,
+        chain: Arc::new(chain),
         chain_name,
         sink,
         cursor,
@@ -291,6 +298,8 @@ async fn ingest(
         start: args.from_block.map(Start::Block).unwrap_or(Start::Head),
         metrics,
         poll: Duration::from_millis(args.poll_ms),
+        fetch_ahead: usize::from(args.fetch_ahead),
+        stop_after: args.to_block,
     };
     pipeline.run(shutdown).await.map_err(Failure::Runtime)
 }
@@ -361,6 +370,7 @@ async fn main() -> ExitCode {
         },
         Command::Bench(args) => bench::run(args)
             .await
+            .map(|_| ())
             .context("bench")
             .map_err(Failure::Runtime),
     };

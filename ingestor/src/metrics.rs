@@ -109,6 +109,11 @@ impl Metrics {
         self.produce_retries.inc();
     }
 
+    /// Events produced (and acknowledged) since start.
+    pub fn events_produced(&self) -> u64 {
+        self.produced_total.load(Ordering::Relaxed)
+    }
+
     /// Events produced per second over the last minute.
     pub fn events_per_second(&self) -> f64 {
         let window = self.window.lock().unwrap_or_else(|p| p.into_inner());

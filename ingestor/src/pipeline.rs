@@ -1,21 +1,29 @@
-//! The ingest loop: from the cursor to the finalized head, block by block, never skipping one:
-//! fetch and decode, produce the registered events, wait for the broker's acknowledgements, move
-//! the cursor. Then wait for the head to move and do it again.
+//! The ingest loop: from the cursor to the finalized head, never skipping a block. Several blocks
+//! are fetched and decoded at once ([`Ahead`]) and handed over strictly in block order; each is
+//! sent to the broker in that order, and the cursor moves past a block once it and every block
+//! before it are acknowledged. Then it waits for the node to announce a new finalized head
+//! ([`Heads`]) and goes on.
 
-use std::collections::BTreeSet;
-use std::io::IsTerminal;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use aurras_domain::names::ChainName;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
-use crate::chain::{AtBlock, Chain};
+use crate::chain::{BlockEvents, Chain};
 use crate::cursor::{Cursor, CursorState};
 use crate::metrics::Metrics;
-use crate::sink::KafkaSink;
+use crate::sink::{Acks, KafkaSink};
+
+mod ahead;
+mod heads;
+mod progress;
+
+pub use ahead::Ahead;
+pub use heads::Heads;
+use progress::Progress;
 
 /// Which events to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +55,7 @@ pub enum Start {
 /// Everything the loop needs.
 pub struct Pipeline {
     /// The chain.
-    pub chain: Chain,
+    pub chain: Arc<Chain>,
     /// Its name.
     pub chain_name: ChainName,
     /// The broker.
@@ -60,8 +68,13 @@ pub struct Pipeline {
     pub start: Start,
     /// Live numbers.
     pub metrics: Arc<Metrics>,
-    /// How often to look for a new finalized head.
+    /// How often to poll for a new finalized head when the node offers no subscription.
     pub poll: Duration,
+    /// How many blocks to fetch at once (at least 1), and how many sent blocks may await their
+    /// acknowledgements; blocks are produced in order either way.
+    pub fetch_ahead: usize,
+    /// Stop once this block is produced (a bounded backfill); `None` follows the head forever.
+    pub stop_after: Option<u64>,
 }
 
 /// Exponential backoff from 200 ms to 10 s.
@@ -90,117 +103,40 @@ pub async fn requested(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Shows backfill progress: a bar on a terminal, a log line every 10 s otherwise.
-enum Progress {
-    Bar(ProgressBar),
-    Log(Instant),
+/// A block handed to the producer, its acknowledgements awaited.
+struct Sent {
+    number: u64,
+    decoded: usize,
+    produced: usize,
+    acks: Acks,
 }
 
-impl Progress {
-    fn new() -> Self {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} block {pos}/{len} {wide_bar} {msg} ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            Progress::Bar(bar)
-        } else {
-            Progress::Log(Instant::now())
-        }
-    }
-
-    fn update(&mut self, block: u64, head: u64, events_per_second: f64) {
-        match self {
-            Progress::Bar(bar) => {
-                bar.set_length(head);
-                bar.set_position(block);
-                bar.set_message(format!("{events_per_second:.0} events/s"));
-            }
-            Progress::Log(last) if last.elapsed() >= Duration::from_secs(10) => {
-                tracing::info!(
-                    block,
-                    head,
-                    lag = head.saturating_sub(block),
-                    events_per_second,
-                    "ingesting"
-                );
-                *last = Instant::now();
-            }
-            Progress::Log(_) => {}
-        }
+/// Waits for the oldest block sent to be acknowledged (cancel-safe: it stays in `sent`).
+async fn oldest_acked(sent: &mut VecDeque<Sent>) -> Result<()> {
+    match sent.front_mut() {
+        Some(oldest) => oldest.acks.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
 impl Pipeline {
-    /// Runs until `shutdown` turns true; returns after the producer is flushed.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    /// Runs until `shutdown` turns true (or, with `stop_after`, until that block is produced);
+    /// returns after the producer is flushed.
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) -> Result<()> {
         let genesis = format!("0x{}", hex::encode(self.chain.genesis()));
         let saved = self.cursor.load(self.chain_name.as_str(), &genesis)?;
+        let head = self.chain.finalized_head().await?;
         let mut next = match (saved, self.start) {
             // --from-block before the cursor backfills from there; after it, skips ahead.
             (_, Start::Block(from)) => from,
             (Some(n), Start::Head) => n,
-            (None, Start::Head) => self.chain.finalized_head().await?,
+            (None, Start::Head) => head,
         };
         tracing::info!(chain = %self.chain_name, next, cursor = %self.cursor.path().display(), "starting");
-        let mut parent: Option<AtBlock> = None;
+        let mut heads = Heads::follow(self.chain.clone(), head, self.poll);
         let mut progress = Progress::new();
-        let mut attempt = 0;
-        loop {
-            // Calls to the chain wait while its connection is being re-established; shutdown
-            // must not wait with them.
-            let head = tokio::select! {
-                head = self.chain.finalized_head() => head,
-                () = requested(shutdown.clone()) => break,
-            };
-            let head = match head {
-                Ok(head) => head,
-                Err(e) => {
-                    tracing::warn!("{e:#}; retrying");
-                    attempt += 1;
-                    if sleep_or_shutdown(backoff(attempt), &mut shutdown).await {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            self.metrics.head(head);
-            while next <= head {
-                if *shutdown.borrow() {
-                    break;
-                }
-                // Abandoning a block mid-way is safe: the cursor moves only after it is produced.
-                let stop = shutdown.clone();
-                let ingested = tokio::select! {
-                    ingested = self.ingest_block(next, parent.as_ref(), &mut shutdown) => ingested,
-                    () = requested(stop) => break,
-                };
-                match ingested {
-                    Ok(Some(at)) => {
-                        attempt = 0;
-                        parent = Some(at);
-                        next += 1;
-                        progress.update(next - 1, head, self.metrics.events_per_second());
-                    }
-                    // Shutdown during a retry: the block is abandoned, the cursor still points at it.
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(block = next, "{e:#}; retrying");
-                        attempt += 1;
-                        parent = None;
-                        if sleep_or_shutdown(backoff(attempt), &mut shutdown).await {
-                            break;
-                        }
-                    }
-                }
-            }
-            if sleep_or_shutdown(self.poll, &mut shutdown).await {
-                break;
-            }
-        }
+        self.ingest(&mut next, &mut heads, &mut progress, shutdown)
+            .await;
         if let Progress::Bar(bar) = &progress {
             bar.finish_and_clear();
         }
@@ -212,24 +148,88 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Ingests block `number`; `None` when shutdown interrupted a produce retry.
-    async fn ingest_block(
+    /// Ingests every block from `next` (the cursor) on, until shutdown or `stop_after`.
+    ///
+    /// Up to `fetch_ahead` blocks are fetched at once and handed over in block order; each is
+    /// sent to the producer as it comes, and up to `fetch_ahead` sent blocks await their
+    /// acknowledgements, oldest first. The cursor moves past a block only once it is
+    /// acknowledged and every block before it was. Any failure starts over at the cursor.
+    async fn ingest(
         &mut self,
-        number: u64,
-        parent: Option<&AtBlock>,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Option<AtBlock>> {
-        let at = self.chain.at(number).await?;
-        let parent_at;
-        let parent = match parent {
-            Some(p) if p.block_number() + 1 == number => Some(p),
-            _ if number > 0 => {
-                parent_at = self.chain.at(number - 1).await?;
-                Some(&parent_at)
-            }
-            _ => None,
+        next: &mut u64,
+        heads: &mut Heads,
+        progress: &mut Progress,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let chain = self.chain.clone();
+        let fetch = move |n| {
+            let chain = chain.clone();
+            async move { chain.block_events(n).await }
         };
-        let block = self.chain.block_events(&at, parent).await?;
+        let mut ahead = Ahead::new(*next, self.fetch_ahead, fetch.clone());
+        let mut sent: VecDeque<Sent> = VecDeque::new();
+        // The first block not sent yet; blocks from `next` up to it are in `sent`.
+        let mut to_send = *next;
+        let mut attempt = 0;
+        loop {
+            if sent.is_empty() && self.stop_after.is_some_and(|last| *next > last) {
+                return;
+            }
+            let head = heads.latest();
+            self.metrics.head(head);
+            let last = self.stop_after.map_or(head, |l| l.min(head));
+            let can_send = to_send <= last && sent.len() < self.fetch_ahead;
+            let waiting = !can_send && sent.is_empty();
+            // Calls to the chain and the broker wait while connections are re-established;
+            // shutdown must not wait with them. Abandoning blocks not acknowledged is safe: the
+            // cursor has not moved past them.
+            let failed = tokio::select! {
+                biased;
+                () = requested(shutdown.clone()) => {
+                    self.drain(&mut sent, next).await;
+                    return;
+                }
+                acked = oldest_acked(&mut sent), if !sent.is_empty() => {
+                    match acked.and_then(|()| self.acknowledged(&mut sent)) {
+                        Ok(number) => {
+                            attempt = 0;
+                            *next = number + 1;
+                            progress.update(number, head, self.metrics.events_per_second());
+                            None
+                        }
+                        Err(e) => Some((*next, e)),
+                    }
+                }
+                fetched = ahead.next(last), if can_send => match fetched {
+                    Some((number, Ok(block))) => match self.send(block).await {
+                        Ok(block) => {
+                            sent.push_back(block);
+                            to_send = number + 1;
+                            None
+                        }
+                        Err(e) => Some((number, e)),
+                    },
+                    Some((number, Err(e))) => Some((number, e)),
+                    None => None,
+                },
+                _ = heads.changed(), if waiting => None,
+            };
+            if let Some((number, e)) = failed {
+                tracing::warn!(block = number, "{e:#}; retrying from block {next}");
+                attempt += 1;
+                self.metrics.retry();
+                sent.clear();
+                to_send = *next;
+                ahead = Ahead::new(*next, self.fetch_ahead, fetch.clone());
+                if sleep_or_shutdown(backoff(attempt), &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands a block's registered events to the producer (creating missing topics first).
+    async fn send(&mut self, block: BlockEvents) -> Result<Sent> {
         let selected: Vec<_> = {
             let selection = self.selection.read().unwrap_or_else(|p| p.into_inner());
             block
@@ -243,37 +243,50 @@ impl Pipeline {
             .filter_map(|e| e.topic())
             .map(|t| t.to_string())
             .collect();
-        let mut attempt = 0;
-        loop {
-            let produced = match self.sink.ensure_topics(&topics).await {
-                Ok(()) => self.sink.produce(&selected).await,
-                Err(e) => Err(e),
-            };
-            match produced {
-                Ok(()) => break,
-                Err(e) => {
-                    attempt += 1;
-                    self.metrics.retry();
-                    tracing::warn!(block = number, attempt, "broker: {e:#}; retrying the block");
-                    if sleep_or_shutdown(backoff(attempt), shutdown).await {
-                        return Ok(None);
-                    }
-                }
-            }
-        }
+        self.sink.ensure_topics(&topics).await?;
+        let acks = self.sink.send(&selected).await?;
+        Ok(Sent {
+            number: block.block.number,
+            decoded: block.envelopes.len(),
+            produced: selected.len(),
+            acks,
+        })
+    }
+
+    /// The oldest block sent is acknowledged: moves the cursor past it; returns its number.
+    fn acknowledged(&mut self, sent: &mut VecDeque<Sent>) -> Result<u64> {
+        let block = sent
+            .pop_front()
+            .ok_or_else(|| anyhow!("no block awaits acknowledgements"))?;
         self.cursor.save(&CursorState {
             chain: self.chain_name.to_string(),
             genesis_hash: format!("0x{}", hex::encode(self.chain.genesis())),
-            next_block: number + 1,
+            next_block: block.number + 1,
         })?;
         self.metrics
-            .block_done(number, block.envelopes.len(), selected.len());
+            .block_done(block.number, block.decoded, block.produced);
         tracing::debug!(
-            block = number,
-            events = block.envelopes.len(),
-            produced = selected.len(),
+            block = block.number,
+            events = block.decoded,
+            produced = block.produced,
             "block done"
         );
-        Ok(Some(at))
+        Ok(block.number)
+    }
+
+    /// On shutdown: gives the blocks already sent up to 5 s to be acknowledged, moving the
+    /// cursor past each one that is, so a restart produces as little again as possible.
+    async fn drain(&mut self, sent: &mut VecDeque<Sent>, next: &mut u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !sent.is_empty() {
+            match tokio::time::timeout_at(deadline, oldest_acked(sent)).await {
+                Ok(Ok(())) => match self.acknowledged(sent) {
+                    Ok(number) => *next = number + 1,
+                    Err(_) => return,
+                },
+                // Not acknowledged in time, or refused: the cursor still points at it.
+                Ok(Err(_)) | Err(_) => return,
+            }
+        }
     }
 }

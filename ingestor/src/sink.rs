@@ -2,6 +2,8 @@
 //! every in-sync replica before a block counts as done.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -14,6 +16,10 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use subxt::ext::futures::future::join_all;
+
+/// The acknowledgements of records sent: resolves once the broker has every one of them, or with
+/// the first failure.
+pub type Acks = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 /// Topic settings for topics the sink creates.
 #[derive(Debug, Clone, Copy)]
@@ -161,26 +167,41 @@ impl KafkaSink {
 
     /// Produces every envelope and waits for all acknowledgements.
     pub async fn produce(&self, envelopes: &[&Envelope]) -> Result<()> {
-        let payloads: Vec<(String, Vec<u8>)> = envelopes
-            .iter()
-            .map(|e| {
-                let topic = e.topic().ok_or_else(|| {
-                    anyhow!("event {}.{} has no valid topic name", e.pallet, e.event)
-                })?;
-                Ok((topic.to_string(), serde_json::to_vec(e)?))
-            })
-            .collect::<Result<_>>()?;
-        let sends = envelopes
-            .iter()
-            .zip(&payloads)
-            .map(|(e, (topic, payload))| {
-                let record = FutureRecord::to(topic).key(e.key()).payload(payload);
-                self.producer.send(record, Duration::from_secs(30))
-            });
-        for result in join_all(sends).await {
-            result.map_err(|(e, _)| anyhow!("the broker did not acknowledge a record: {e}"))?;
+        self.send(envelopes).await?.await
+    }
+
+    /// Hands every envelope to the producer, in order, and returns a future of their
+    /// acknowledgements, so the next block can be sent while this one's are awaited. The records
+    /// of blocks sent one after the other reach each partition in that order.
+    pub async fn send(&self, envelopes: &[&Envelope]) -> Result<Acks> {
+        let mut deliveries = Vec::with_capacity(envelopes.len());
+        for e in envelopes {
+            let topic = e
+                .topic()
+                .ok_or_else(|| anyhow!("event {}.{} has no valid topic name", e.pallet, e.event))?
+                .to_string();
+            let payload = serde_json::to_vec(e)?;
+            let key = e.key();
+            loop {
+                let record = FutureRecord::to(&topic).key(key).payload(&payload);
+                match self.producer.send_result(record) {
+                    Ok(delivery) => break deliveries.push(delivery),
+                    // The producer's queue is full: wait for it to drain rather than reorder.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    Err((e, _)) => return Err(anyhow!("the producer refused a record: {e}")),
+                }
+            }
         }
-        Ok(())
+        Ok(Box::pin(async move {
+            for delivery in join_all(deliveries).await {
+                delivery
+                    .map_err(|_| anyhow!("the producer was dropped"))?
+                    .map_err(|(e, _)| anyhow!("the broker did not acknowledge a record: {e}"))?;
+            }
+            Ok(())
+        }))
     }
 
     /// Waits for queued records to be delivered.

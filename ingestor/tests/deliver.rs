@@ -17,6 +17,7 @@ use serde_json::json;
 
 const PAS: u128 = 10_000_000_000;
 const WAIT: Duration = Duration::from_secs(90);
+const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 fn spawn(subcommand: &str, args: &[&str]) -> Ingestor {
     Ingestor(
@@ -51,7 +52,7 @@ fn relay(app: &str, brokers: &str, group: &str) -> Ingestor {
             "1",
             // A killed relay's partitions move to its successor after this long.
             "--session-timeout-ms",
-            "6000",
+            &SESSION_TIMEOUT.as_millis().to_string(),
         ],
     )
 }
@@ -146,7 +147,14 @@ async fn transfers_reach_a_browser_and_a_webhook_exactly_once_through_faults() {
     // The relay dies without a chance to commit; its successor redelivers, nobody hears twice.
     relay_1.kill().expect("kill -9");
     let _ = relay_1.wait();
+    let killed = std::time::Instant::now();
     transfer(&chain.url, &[3 * PAS]).await;
+    // The successor joins once the dead member's session has expired, as a restarted relay
+    // would. (tansu 0.6 does not always move a dead member's partitions to one that joined while
+    // the dead one's session was still open: after such a join the survivor was assigned nothing
+    // and never asked to rejoin. Kafka and Redpanda do; docs/testing.md says more.)
+    tokio::time::sleep(SESSION_TIMEOUT.saturating_sub(killed.elapsed()) + Duration::from_secs(1))
+        .await;
     let _relay_2 = relay(&app, &broker.addr, "deliver-test");
     assert_eq!(w.push.wait_for(&phone, 3, WAIT).await.len(), 3);
     assert_eq!(w.hooks.wait_for(&hook, 4, WAIT).await.len(), 4);
