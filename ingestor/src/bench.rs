@@ -105,12 +105,24 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Topics the bench creates: one partition, one replica (a single local broker).
+const BENCH_TOPICS: TopicSettings = TopicSettings {
+    partitions: 1,
+    replication: 1,
+};
+
 /// Runs the benchmark, prints a table and returns the numbers.
 pub async fn run(args: BenchArgs) -> Result<Report> {
     let name = ChainName::parse(&args.chain).map_err(|m| anyhow::anyhow!("--chain: {m}"))?;
     let endpoint = Endpoint::Rpc {
         urls: vec![args.rpc.clone()],
         backend: args.rpc_backend,
+    };
+    // The producer starts now, as `ingest`'s does before it connects to the chain: its start-up
+    // (a producer id) is not counted, as the baseline's connection is not.
+    let mut sink = match &args.brokers {
+        Some(brokers) => Some(KafkaSink::new(brokers, BENCH_TOPICS)?),
+        None => None,
     };
     let chain = Arc::new(Chain::connect(name.clone(), &endpoint, None).await?);
     let to = match args.to_block {
@@ -132,13 +144,13 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             .collect();
         rows.push(row("fetch (RPC, ahead)", blocks, events, fetch));
         rows.push(row("decode", blocks, events, decode));
-        if let Some(brokers) = &args.brokers {
-            let took = produce(brokers, &envelopes).await?;
+        if let Some(sink) = &mut sink {
+            let took = produce(sink, &envelopes).await?;
             rows.push(row("produce (acked)", blocks, events, took));
         }
     }
-    if let Some(brokers) = &args.brokers {
-        rows.push(whole_path(chain, name, brokers, &args, to, &topics).await?);
+    if let Some(sink) = sink {
+        rows.push(whole_path(chain, name, sink, &args, to, &topics).await?);
     }
 
     println!(
@@ -195,14 +207,7 @@ async fn fetch_and_decode(
 }
 
 /// Produces decoded envelopes block by block, each block acknowledged before the next.
-async fn produce(brokers: &str, envelopes: &[Envelope]) -> Result<Duration> {
-    let mut sink = KafkaSink::new(
-        brokers,
-        TopicSettings {
-            partitions: 1,
-            replication: 1,
-        },
-    )?;
+async fn produce(sink: &mut KafkaSink, envelopes: &[Envelope]) -> Result<Duration> {
     let topics = envelopes
         .iter()
         .filter_map(|e| e.topic())
@@ -223,7 +228,7 @@ async fn produce(brokers: &str, envelopes: &[Envelope]) -> Result<Duration> {
 async fn whole_path(
     chain: Arc<Chain>,
     name: ChainName,
-    brokers: &str,
+    mut sink: KafkaSink,
     args: &BenchArgs,
     to: u64,
     topics: &BTreeSet<String>,
@@ -234,13 +239,6 @@ async fn whole_path(
         args.from_block
     ));
     let metrics = Metrics::new(name.as_str());
-    let mut sink = KafkaSink::new(
-        brokers,
-        TopicSettings {
-            partitions: 1,
-            replication: 1,
-        },
-    )?;
     sink.ensure_topics(topics)
         .await
         .context("creating topics")?;

@@ -227,6 +227,18 @@ async fn ingest(
         return Err(Failure::Config(anyhow!("give --rpc <url> or --chain-spec <file> (or --api to read them from the registered source)")));
     };
 
+    // Created before connecting to the chain: the idempotent producer needs about a second of
+    // librdkafka's start-up (two ticks of its producer-id timer) before it can send, which then
+    // overlaps the chain's metadata download instead of delaying the first block.
+    let sink = KafkaSink::new(
+        &args.brokers,
+        TopicSettings {
+            partitions: args.partitions,
+            replication: args.replication,
+        },
+    )
+    .map_err(|e| Failure::Config(e.context("--brokers")))?;
+
     let ss58 = args
         .ss58_prefix
         .or(registered.as_ref().and_then(|s| s.ss58_prefix));
@@ -260,14 +272,6 @@ async fn ingest(
         }
     }
 
-    let sink = KafkaSink::new(
-        &args.brokers,
-        TopicSettings {
-            partitions: args.partitions,
-            replication: args.replication,
-        },
-    )
-    .map_err(|e| Failure::Config(e.context("--brokers")))?;
     let metrics = Metrics::new(chain_name.as_str());
     if let Some(addr) = args.metrics_listen {
         metrics::serve(metrics.clone(), addr)
