@@ -19,6 +19,12 @@ pub struct CursorState {
     pub next_block: u64,
 }
 
+/// The exclusive right to move a cursor, held while alive.
+#[derive(Debug)]
+pub struct CursorLock {
+    _file: std::fs::File,
+}
+
 /// A cursor file.
 #[derive(Debug, Clone)]
 pub struct Cursor {
@@ -63,6 +69,35 @@ impl Cursor {
         Ok(Some(state.next_block))
     }
 
+    /// Takes the cursor for this process: an exclusive lock on `<cursor>.lock`, held until the
+    /// returned guard is dropped (or the process dies, which the OS releases). A second ingestor
+    /// of the same chain with the same cursor would produce every block twice and race the first
+    /// on the file; it is refused instead.
+    pub fn lock(&self) -> Result<CursorLock> {
+        let path = self.path.with_extension("lock");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(CursorLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another aurras-ingestor holds the cursor {} (lock {}); stop it, or give this one another --cursor-file",
+                self.path.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
     /// Replaces the cursor: write a temporary file, sync it, rename it over the old one, sync
     /// the directory.
     pub fn save(&self, state: &CursorState) -> Result<()> {
@@ -87,6 +122,17 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_holder_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cursor = Cursor::new(dir.path().join("paseo.cursor"));
+        let held = cursor.lock().expect("first lock");
+        let refused = cursor.lock().expect_err("second lock").to_string();
+        assert!(refused.contains("--cursor-file"), "{refused}");
+        drop(held);
+        cursor.lock().expect("free again once dropped");
+    }
 
     #[test]
     fn round_trips_and_refuses_another_chain() {

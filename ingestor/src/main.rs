@@ -4,8 +4,8 @@
 //! `relay` consumes the event topics and POSTs batches to the app's `dispatch` component.
 //!
 //! Exit codes: 0 stopped on SIGINT/SIGTERM; 1 an unexpected failure; 2 bad configuration (a flag,
-//! a chain spec file, an unknown event name, a cursor of another chain); 3 the chain could not be
-//! reached at startup. The broker being down is never fatal: production is retried with backoff.
+//! a chain spec file, an unknown event name, a cursor of another chain or held by another
+//! ingestor); 3 the chain could not be reached at startup. The broker being down is never fatal: production is retried with backoff.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -227,6 +227,14 @@ async fn ingest(
         return Err(Failure::Config(anyhow!("give --rpc <url> or --chain-spec <file> (or --api to read them from the registered source)")));
     };
 
+    // Taken before anything else is contacted, so a second ingestor of this cursor stops at once.
+    let cursor = Cursor::new(
+        args.cursor_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!(".aurras/{chain_name}.cursor"))),
+    );
+    let _lock = cursor.lock().map_err(Failure::Config)?;
+
     // Created before connecting to the chain: the idempotent producer needs about a second of
     // librdkafka's start-up (two ticks of its producer-id timer) before it can send, which then
     // overlaps the chain's metadata download instead of delaying the first block.
@@ -289,10 +297,6 @@ async fn ingest(
             ));
         }
     }
-    let cursor = Cursor::new(
-        args.cursor_file
-            .unwrap_or_else(|| PathBuf::from(format!(".aurras/{chain_name}.cursor"))),
-    );
     let pipeline = Pipeline {
         chain: Arc::new(chain),
         chain_name,

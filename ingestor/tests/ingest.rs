@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aurras_domain::envelope::{event_id, Envelope};
 use aurras_e2e::processes::{free_port, Broker, LocalChain};
+use aurras_ingestor::cursor::Cursor;
 use rdkafka::Message;
 
 mod common;
@@ -282,6 +283,55 @@ async fn the_broker_may_be_down_at_start_and_mid_run() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_ingestor_of_the_same_cursor_is_refused() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let state = tempfile::tempdir().expect("tempdir");
+    let cursor = state.path().join("cursor");
+    let from = (head(&chain.url).await + 1).to_string();
+    let mut args = follow_args(&chain, &broker.addr);
+    args.extend(["--from-block", &from]);
+    let mut first = ingestor(&args, &cursor);
+    let taken = Cursor::new(&cursor);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Ok(free) = taken.lock() {
+        drop(free);
+        assert!(
+            Instant::now() < deadline,
+            "the first ingestor never took the cursor"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let cursor_arg = cursor.to_str().expect("utf-8 path");
+    let mut second = args.clone();
+    second.extend(["--cursor-file", cursor_arg]);
+    let (code, stderr) = run(&second);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another aurras-ingestor holds the cursor")
+            && stderr.contains("--cursor-file"),
+        "{stderr}"
+    );
+
+    // The first goes on alone: one transfer, one record.
+    let sent = transfer(&chain.url, &[7 * 10u128.pow(9)]).await;
+    let got = consume(&broker.addr, TOPIC, 2, Duration::from_secs(10));
+    assert_eq!(got.len(), 1, "exactly one copy of the transfer");
+    assert_eq!(
+        got[0].block.hash,
+        format!("0x{}", hex::encode(sent[0].block_hash))
+    );
+
+    // A killed holder's lock goes with it.
+    first.kill().expect("kill -9");
+    first.wait().expect("wait");
+    taken
+        .lock()
+        .expect("the cursor is free once its holder died");
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
