@@ -12,6 +12,7 @@ use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};
 use aurras_domain::delivery::{Deliveries, Outcome};
 use aurras_domain::dispatch::{Job, Record};
+use aurras_domain::limits::{client_key, Limits, RateLimiter};
 use aurras_domain::notification::test_envelope;
 use aurras_domain::registry::{Caller, Registry};
 use aurras_domain::source::{NewSource, SourcePatch};
@@ -24,7 +25,9 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 use aurras_spin::deliver::{self, Mode};
-use aurras_spin::http::{bearer, error_response, method_name, now_millis, variable, Answer};
+use aurras_spin::http::{
+    bearer, error_response, header, method_name, now_millis, variable, Answer,
+};
 use aurras_spin::{WasiStore, STORE};
 
 /// The OpenAPI document, served at `/api/openapi.json`.
@@ -128,9 +131,17 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::GetChainSpec => Answer::json(200, registry.chain_spec(&param("id"), false)?),
         Operation::GetRelayChainSpec => Answer::json(200, registry.chain_spec(&param("id"), true)?),
         Operation::CreateTrigger => {
+            let limits = limits()?;
+            // Counted before anything else is done: refused requests cost the caller too.
+            if let (Some(rate), false) = (limits.create_rate, is_admin) {
+                let client = client_key(header(req, "spin-client-addr"));
+                RateLimiter::new(&kv, rate).admit(&client, now_millis())?;
+            }
             let req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
-            let created = registry.create_trigger(req, &now())?;
+            let created = registry
+                .with_caps(limits.caps)
+                .create_trigger(req, &now())?;
             let mut view = created.trigger.view();
             view["token"] = json!(created.token);
             // The signing secret, like the token, is shown once.
@@ -153,6 +164,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(
                 200,
                 registry
+                    .with_caps(limits()?.caps)
                     .replace_trigger(&param("id"), caller, req, &now())?
                     .view(),
             )
@@ -163,6 +175,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(
                 200,
                 registry
+                    .with_caps(limits()?.caps)
                     .patch_trigger(&param("id"), caller, patch, &now())?
                     .view(),
             )
@@ -174,6 +187,11 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::LookupTriggers => lookup(&registry, &param("topic"), req.query())?,
         Operation::Health | Operation::OpenApi => unreachable!("answered above"),
     })
+}
+
+/// The deployment's abuse limits (Spin variables; a malformed one is a 503 naming it).
+fn limits() -> ApiResult<Limits> {
+    Ok(Limits::from_variables(variable)?)
 }
 
 /// Checks the caller may use the route; returns whether the caller is the operator.

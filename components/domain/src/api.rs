@@ -108,11 +108,12 @@ pub const ROUTES: &[Route] = &[
         Admin,
         0,
     ),
+    // Anyone creates triggers; the operator's token exempts a create from the rate limit.
     route(
         "POST",
         "/api/triggers",
         CreateTrigger,
-        Public,
+        PublicOrAdmin,
         MAX_TRIGGER_BODY,
     ),
     route("GET", "/api/triggers/{id}", GetTrigger, TriggerOwner, 0),

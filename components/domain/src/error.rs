@@ -28,6 +28,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Too many concurrent writers to one record; retrying will work.
     Busy,
+    /// An index is full: the account (or, for any-account triggers, the topic) has as many
+    /// triggers as the deployment allows; one must be deleted first.
+    TooManyTriggers,
+    /// This client created too many triggers too quickly; `Retry-After` says when to retry.
+    RateLimited,
     /// The deployment lacks a setting the route needs (a Spin variable).
     NotConfigured,
     /// Something failed inside; details are in the logs, not in the answer.
@@ -46,6 +51,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::TooManyTriggers | ErrorCode::RateLimited => 429,
             ErrorCode::Busy | ErrorCode::NotConfigured => 503,
             ErrorCode::Internal => 500,
         }

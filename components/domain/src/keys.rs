@@ -13,6 +13,7 @@
 //! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
 //! | `delivery/<trigger id>` | the trigger's [`DeliveryState`](crate::delivery::DeliveryState): last attempt, recent claims |
 //! | `claim/<key>` | counter electing the one request that creates `<key>` (see below) |
+//! | `rate/create/<client>` | the client address's rate-limit window: start and count (compare-and-swap; see [`crate::limits`]) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
 //! never lose each other's update. Spin's sqlite backend does not guard a compare-and-swap on a key
@@ -86,6 +87,11 @@ pub fn any_indexes(topic: &Topic) -> impl Iterator<Item = String> + '_ {
 /// `claim/<key>`: the creation election for `key`.
 pub fn creation_claim(key: &str) -> String {
     format!("claim/{key}")
+}
+
+/// `rate/create/<client>`: the anonymous-creation window of a client address.
+pub fn create_rate(client: &str) -> String {
+    format!("rate/create/{client}")
 }
 
 /// `count/<topic>`.

@@ -14,6 +14,7 @@
 //!   state, de-duplication, retries; [`destination`]: refused destinations; [`notification`]: what a
 //!   person reads.
 //! - [`cas`]: compare-and-swap updates safe on every Spin backend.
+//! - [`limits`]: caps on index lists and the anonymous creation rate per client address.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
 //! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
 //! - [`signature`]: Standard Webhooks signing (relay → dispatch, dispatch → webhooks).
@@ -34,6 +35,7 @@ pub mod filter;
 pub mod integer;
 pub mod keys;
 pub mod kv;
+pub mod limits;
 pub mod names;
 pub mod notification;
 pub mod registry;

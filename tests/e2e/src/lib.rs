@@ -24,6 +24,15 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// The relay's signing secret the tests run with.
 pub const RELAY_SECRET: &str = "whsec_dGVzdC1yZWxheS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=";
 
+/// The anonymous creation rate the tests run with, unless one sets another.
+pub const TEST_CREATE_RATE_LIMIT: &str = "100000/60s";
+
+/// A source registration for Paseo on a local node, with its balance transfers.
+pub fn paseo_transfers_source() -> Value {
+    serde_json::json!({"chain": "paseo", "rpc": ["ws://127.0.0.1:9944"],
+                       "events": ["Balances.Transfer"], "token": {"symbol": "PAS", "decimals": 10}})
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -45,6 +54,15 @@ pub struct Answer {
     pub status: u16,
     /// The body as JSON.
     pub body: Value,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl App {
@@ -73,6 +91,12 @@ impl App {
         options
             .variables
             .insert("SPIN_VARIABLE_RELAY_SECRET".into(), RELAY_SECRET.into());
+        // The tests create triggers from one address far faster than people do; limits.rs tests
+        // the limit itself (and its default) by setting it again.
+        options.variables.insert(
+            "SPIN_VARIABLE_CREATE_RATE_LIMIT".into(),
+            TEST_CREATE_RATE_LIMIT.into(),
+        );
         configure(&mut options);
         let host = TestHost::start(&options, "127.0.0.1:0".parse()?).await?;
         Ok(Self {
@@ -114,6 +138,16 @@ impl App {
         Ok(())
     }
 
+    /// The directory holding the app's state (`sqlite_key_value.db`).
+    pub fn state_dir(&self) -> &Path {
+        self._state.path()
+    }
+
+    /// The key-value store's sqlite file.
+    pub fn store_file(&self) -> PathBuf {
+        self.state_dir().join("sqlite_key_value.db")
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         self.host().url()
@@ -138,6 +172,27 @@ impl App {
             req = req.json(body);
         }
         Self::answer(req.send().await?).await
+    }
+
+    /// The ids of the triggers the operator's lookup finds on `topic` for `account` (its list
+    /// and the any-account lists), sorted.
+    pub async fn lookup_ids(&self, topic: &str, account: &str) -> Result<Vec<String>> {
+        let path = format!("/api/topics/{topic}/triggers?account={account}");
+        let a = self.call("GET", &path, Some(ADMIN_TOKEN), None).await?;
+        anyhow::ensure!(a.status == 200, "lookup: {} {}", a.status, a.body);
+        let mut ids = a.body["triggers"]
+            .as_array()
+            .context("lookup: no triggers list")?
+            .iter()
+            .map(|t| {
+                t["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("lookup: trigger id")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        ids.sort();
+        Ok(ids)
     }
 
     /// Sends raw bytes with a content type.
@@ -165,6 +220,7 @@ impl App {
 
     async fn answer(resp: reqwest::Response) -> Result<Answer> {
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let bytes = resp.bytes().await?;
         let body = if bytes.is_empty() {
             Value::Null
@@ -173,7 +229,11 @@ impl App {
                 format!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes))
             })?
         };
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            headers,
+        })
     }
 
     /// Stops the host.

@@ -51,24 +51,7 @@ async fn create_trigger(app: &App, body: &Value) -> (String, String) {
 }
 
 async fn lookup(app: &App, topic: &str, account: &str) -> Vec<String> {
-    let a = app
-        .call(
-            "GET",
-            &format!("/api/topics/{topic}/triggers?account={account}"),
-            Some(ADMIN_TOKEN),
-            None,
-        )
-        .await
-        .expect("call");
-    assert_eq!(a.status, 200, "{}", a.body);
-    let mut ids: Vec<String> = a.body["triggers"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|t| t["id"].as_str().expect("id").to_owned())
-        .collect();
-    ids.sort();
-    ids
+    app.lookup_ids(topic, account).await.expect("lookup")
 }
 
 fn assert_error(a: &Answer, status: u16, code: &str, field: Option<&str>) {

@@ -1,0 +1,263 @@
+//! Triggers in the registry: creation within the caps on their index lists, ownership, changes
+//! that move a trigger between lists, deletion, and the lookup dispatch uses.
+//!
+//! Each index list is capped ([`Caps`]): an id is added only inside the compare-and-swap that
+//! writes the list, and only while the list holds fewer ids than its cap, so however many creates
+//! race, a list never grows past it. Any-account triggers are spread over
+//! [`ANY_SHARDS`](crate::keys::ANY_SHARDS) lists whose caps add up to the topic's cap; a new
+//! trigger draws its (random) id until it falls in a shard with room.
+
+use std::collections::BTreeSet;
+
+use super::{CreatedTrigger, Registry};
+use crate::cas::{self, decode, encode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::keys::{self, ANY_SHARDS};
+use crate::kv::KeyValue;
+use crate::limits::{account_full, topic_full};
+use crate::names::Topic;
+use crate::registry::Caller;
+use crate::secrets;
+use crate::source::Source;
+use crate::trigger::{Minted, NewTrigger, Trigger, TriggerPatch};
+
+/// How often a create looks for another any-account shard after the one it chose filled up
+/// under it.
+const PLACEMENT_ATTEMPTS: usize = 8;
+/// Ids drawn at most to land in a shard with room (one in [`ANY_SHARDS`] at worst).
+const ID_DRAWS: usize = 1024;
+
+/// The index list a trigger's id is in.
+pub(super) fn index_key(t: &Trigger) -> String {
+    match t.filter.as_ref().and_then(|f| f.indexed_account()) {
+        Some(account) => keys::account_index(&t.topic, account),
+        None => keys::any_index(&t.topic, keys::any_shard(&t.id)),
+    }
+}
+
+fn is_any_account(t: &Trigger) -> bool {
+    t.filter
+        .as_ref()
+        .and_then(|f| f.indexed_account())
+        .is_none()
+}
+
+impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
+    /// The cap of the list `t` is indexed in.
+    fn index_cap(&self, t: &Trigger) -> usize {
+        if is_any_account(t) {
+            self.caps.any_shard(keys::any_shard(&t.id))
+        } else {
+            self.caps.per_account
+        }
+    }
+
+    /// The 429 for a trigger whose list is full.
+    fn full(&self, t: &Trigger) -> ApiError {
+        if is_any_account(t) {
+            topic_full(&t.topic, self.caps.any_account)
+        } else {
+            account_full(&t.topic, self.caps.per_account)
+        }
+    }
+
+    /// Adds `t`'s id to its index list unless the list is at its cap, which is checked on the
+    /// value the compare-and-swap replaces; whether the id is in the list now.
+    fn add_to_index(&self, t: &Trigger) -> ApiResult<bool> {
+        let cap = self.index_cap(t);
+        let mut full = false;
+        cas::update(self.kv, &index_key(t), |ids: &mut BTreeSet<String>| {
+            full = false;
+            if ids.contains(&t.id) {
+                return None;
+            }
+            if ids.len() >= cap {
+                full = true;
+                return None;
+            }
+            ids.insert(t.id.clone());
+            Some(())
+        })?;
+        Ok(!full)
+    }
+
+    /// Gives an any-account trigger an id whose shard has room, reading all the topic's shards
+    /// in one `get-many`; account triggers keep their id.
+    fn place(&self, trigger: &mut Trigger) -> ApiResult<()> {
+        if !is_any_account(trigger) {
+            return Ok(());
+        }
+        let shard_keys: Vec<String> = keys::any_indexes(&trigger.topic).collect();
+        let mut room = [false; ANY_SHARDS as usize];
+        for (shard, (key, value)) in
+            (0u32..).zip(shard_keys.iter().zip(self.kv.get_many(&shard_keys)?))
+        {
+            let len = match value {
+                Some(bytes) => decode::<BTreeSet<String>>(key, &bytes)?.len(),
+                None => 0,
+            };
+            room[shard as usize] = len < self.caps.any_shard(shard);
+        }
+        if !room.contains(&true) {
+            return Err(self.full(trigger));
+        }
+        for _ in 0..ID_DRAWS {
+            if room[keys::any_shard(&trigger.id) as usize] {
+                return Ok(());
+            }
+            trigger.id = secrets::new_id("trg");
+        }
+        Err(ApiError::new(
+            ErrorCode::Busy,
+            "no trigger id fell in an index shard with room; retry",
+        ))
+    }
+
+    /// Creates a trigger; the answer carries the management token, shown once. A full index
+    /// list is `429 too_many_triggers`, and nothing of the trigger stays stored.
+    pub fn create_trigger(&self, req: NewTrigger, now: &str) -> ApiResult<CreatedTrigger> {
+        let source = self
+            .read::<Source>(&keys::source(&req.source))?
+            .ok_or_else(|| ApiError::invalid("source", format!("no source {:?}", req.source)))?;
+        let token = secrets::new_token();
+        let mut new_secret = secrets::new_webhook_secret;
+        let mut trigger = req.validate(
+            &source,
+            Minted {
+                id: secrets::new_id("trg"),
+                token_hash: secrets::hash_token(&token),
+                now,
+                new_secret: &mut new_secret,
+            },
+        )?;
+        for _ in 0..PLACEMENT_ATTEMPTS {
+            self.place(&mut trigger)?;
+            // The record goes first: an index entry without a record is skipped by lookups, while
+            // a record without its index entry would silently never fire.
+            let record = keys::trigger(&trigger.id);
+            self.kv.set(&record, &encode(&trigger)?)?;
+            if self.add_to_index(&trigger)? {
+                self.kv.increment(&keys::topic_count(&trigger.topic), 1)?;
+                return Ok(CreatedTrigger { trigger, token });
+            }
+            // The list filled up meanwhile: take the record back. An any-account trigger may
+            // still find room in another shard.
+            self.kv.delete(&record)?;
+            if !is_any_account(&trigger) {
+                break;
+            }
+        }
+        Err(self.full(&trigger))
+    }
+
+    /// A trigger, for the holder of its token or the operator. A token that does not open it is
+    /// 401 (RFC 6750 `invalid_token`): ids are 128 random bits, so telling "exists" from "absent"
+    /// gives nothing away without the token, and the person who pasted the wrong token learns so.
+    pub fn trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<Trigger> {
+        let trigger = self
+            .read::<Trigger>(&keys::trigger(id))?
+            .ok_or_else(|| ApiError::not_found("trigger"))?;
+        match caller.into() {
+            Caller::Owner(token) if !secrets::token_matches(token, &trigger.token_hash) => {
+                Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "this token does not open this trigger: use the token returned when it was created",
+                ))
+            }
+            _ => Ok(trigger),
+        }
+    }
+
+    /// Stores a changed trigger. One that moves to another index list (another account or
+    /// topic) enters the new list first, within its cap (429, nothing changed, when full), and
+    /// leaves the old one last.
+    fn store_change(&self, current: &Trigger, next: &Trigger) -> ApiResult<()> {
+        let (old_key, new_key) = (index_key(current), index_key(next));
+        if old_key != new_key && !self.add_to_index(next)? {
+            return Err(self.full(next));
+        }
+        self.kv.set(&keys::trigger(&next.id), &encode(next)?)?;
+        if old_key != new_key {
+            self.update_list(&old_key, &current.id, false)?;
+        }
+        if current.topic != next.topic {
+            self.kv.increment(&keys::topic_count(&next.topic), 1)?;
+            self.kv.increment(&keys::topic_count(&current.topic), -1)?;
+        }
+        Ok(())
+    }
+
+    /// `PUT`: replaces the trigger's filter, action, event, name and feed parameters.
+    pub fn replace_trigger<'c>(
+        &self,
+        id: &str,
+        caller: impl Into<Caller<'c>>,
+        req: NewTrigger,
+        now: &str,
+    ) -> ApiResult<Trigger> {
+        let current = self.trigger(id, caller)?;
+        let source = self.source(&current.source)?;
+        let mut new_secret = secrets::new_webhook_secret;
+        let next = req.replace(&current, &source, now, &mut new_secret)?;
+        self.store_change(&current, &next)?;
+        Ok(next)
+    }
+
+    /// `PATCH`: changes what the patch names.
+    pub fn patch_trigger<'c>(
+        &self,
+        id: &str,
+        caller: impl Into<Caller<'c>>,
+        patch: TriggerPatch,
+        now: &str,
+    ) -> ApiResult<Trigger> {
+        let current = self.trigger(id, caller)?;
+        let source = self.source(&current.source)?;
+        let mut new_secret = secrets::new_webhook_secret;
+        let next = patch.apply(&current, &source, now, &mut new_secret)?;
+        self.store_change(&current, &next)?;
+        Ok(next)
+    }
+
+    /// Deletes a trigger.
+    pub fn delete_trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<()> {
+        let current = self.trigger(id, caller)?;
+        // The index entry goes first, so no lookup finds an id whose record is gone mid-delete.
+        self.update_list(&index_key(&current), id, false)?;
+        self.kv.delete(&keys::trigger(id))?;
+        // Trigger ids are never reused, so the delivery state can go with its creation claim.
+        self.kv.delete(&keys::delivery(id))?;
+        self.kv.delete(&keys::creation_claim(&keys::delivery(id)))?;
+        self.kv.increment(&keys::topic_count(&current.topic), -1)?;
+        Ok(())
+    }
+
+    /// The triggers that may want an event on `topic` touching `accounts` (hex public keys):
+    /// those indexed under one of the accounts and those for any account. Filters are not yet
+    /// applied; paused triggers are included.
+    pub fn lookup(&self, topic: &Topic, accounts: &[String]) -> ApiResult<Vec<Trigger>> {
+        let index_keys: Vec<String> = accounts
+            .iter()
+            .map(|a| keys::account_index(topic, a))
+            .chain(keys::any_indexes(topic))
+            .collect();
+        let mut ids = BTreeSet::new();
+        for (key, value) in index_keys.iter().zip(self.kv.get_many(&index_keys)?) {
+            if let Some(bytes) = value {
+                ids.extend(decode::<BTreeSet<String>>(key, &bytes)?);
+            }
+        }
+        let record_keys: Vec<String> = ids.iter().map(|id| keys::trigger(id)).collect();
+        let records = self.kv.get_many(&record_keys)?;
+        record_keys
+            .iter()
+            .zip(records)
+            .filter_map(|(k, v)| v.map(|b| decode::<Trigger>(k, &b)))
+            .collect()
+    }
+
+    /// The ids in one index list (for tests and operators).
+    pub fn index_ids(&self, key: &str) -> ApiResult<BTreeSet<String>> {
+        Ok(self.read(key)?.unwrap_or_default())
+    }
+}
