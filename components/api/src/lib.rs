@@ -10,11 +10,11 @@ mod http;
 
 use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};
-use aurras_domain::delivery::{Deliveries, Outcome};
+use aurras_domain::delivery::Outcome;
 use aurras_domain::dispatch::{Job, Record};
 use aurras_domain::limits::{client_key, Limits, RateLimiter};
 use aurras_domain::notification::test_envelope;
-use aurras_domain::registry::{Caller, Registry};
+use aurras_domain::registry::{Caller, Registry, ResealPage};
 use aurras_domain::source::{NewSource, SourcePatch};
 use aurras_domain::ss58::AccountId;
 use aurras_domain::trigger::Trigger;
@@ -28,7 +28,7 @@ use aurras_spin::deliver::{self, Mode};
 use aurras_spin::http::{
     bearer, error_response, header, method_name, now_millis, variable, Answer,
 };
-use aurras_spin::{WasiStore, STORE};
+use aurras_spin::{State, WasiStore, STORE};
 
 /// The OpenAPI document, served at `/api/openapi.json`.
 const OPENAPI: &str = include_str!("../../../docs/openapi.json");
@@ -76,8 +76,8 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
     }
     let is_admin = check_access(req, route)?;
     let body = http::body(req, route)?;
-    let kv = WasiStore::open(STORE)?;
-    let registry = Registry::new(&kv);
+    let state = State::open()?;
+    let registry = state.registry();
     let presented = bearer(req).unwrap_or_default();
     let caller = if is_admin {
         Caller::Operator
@@ -135,7 +135,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             // Counted before anything else is done: refused requests cost the caller too.
             if let (Some(rate), false) = (limits.create_rate, is_admin) {
                 let client = client_key(header(req, "spin-client-addr"));
-                RateLimiter::new(&kv, rate).admit(&client, now_millis())?;
+                RateLimiter::new(&state.kv, rate).admit(&client, now_millis())?;
             }
             let req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
@@ -153,10 +153,10 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::GetTrigger => {
             let trigger = registry.trigger(&param("id"), caller)?;
             let mut view = trigger.view();
-            view["delivery"] = Deliveries::new(&kv).state(&trigger.id)?.view();
+            view["delivery"] = state.deliveries().state(&trigger.id)?.view();
             Answer::json(200, view)
         }
-        Operation::TestTrigger => test_trigger(&kv, &registry.trigger(&param("id"), caller)?)?,
+        Operation::TestTrigger => test_trigger(&state, &registry.trigger(&param("id"), caller)?)?,
         Operation::PushPublicKey => push_public_key()?,
         Operation::ReplaceTrigger => {
             let req = parse_json::<NewTrigger>(&body)?;
@@ -185,6 +185,13 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::empty(204)
         }
         Operation::LookupTriggers => lookup(&registry, &param("topic"), req.query())?,
+        Operation::Reencrypt => {
+            let done = registry.reseal_triggers(&ResealPage::parse(req.query())?)?;
+            let mut answer =
+                serde_json::to_value(&done).map_err(|e| ApiError::internal(e.to_string()))?;
+            answer["key"] = json!(state.ring.current_id());
+            Answer::json(200, answer)
+        }
         Operation::Health | Operation::OpenApi => unreachable!("answered above"),
     })
 }
@@ -299,8 +306,8 @@ fn push_public_key() -> ApiResult<Answer> {
 /// `POST /api/triggers/{id}/test`: sends a made-up event of the trigger's kind now and answers
 /// with what the destination said. Nothing is stored: a failed test neither pauses the trigger
 /// nor counts as a failed delivery.
-fn test_trigger(kv: &WasiStore, trigger: &Trigger) -> ApiResult<Answer> {
-    let registry = Registry::new(kv);
+fn test_trigger(state: &State, trigger: &Trigger) -> ApiResult<Answer> {
+    let registry = state.registry();
     let source = registry.source(&trigger.source).ok();
     let envelope = test_envelope(
         trigger,
@@ -325,7 +332,7 @@ fn test_trigger(kv: &WasiStore, trigger: &Trigger) -> ApiResult<Answer> {
         test: true,
     };
     let config = deliver::config();
-    let done = deliver::deliver(kv, &config, vec![job], Mode::Test)?;
+    let done = deliver::deliver(state, &config, vec![job], Mode::Test)?;
     let Some(result) = done.into_iter().next() else {
         return Err(ApiError::internal("the test delivery was not attempted"));
     };

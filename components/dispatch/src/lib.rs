@@ -17,13 +17,12 @@ use aurras_domain::dispatch::{
     ScheduledRetry, MAX_BATCH,
 };
 use aurras_domain::envelope::Envelope;
-use aurras_domain::registry::Registry;
 use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use aurras_domain::source::Source;
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
 use aurras_spin::deliver::{self, Delivered, Mode};
 use aurras_spin::http::{error_response, header, now_millis, now_rfc3339, variable, Answer};
-use aurras_spin::{WasiStore, STORE};
+use aurras_spin::State;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
@@ -65,24 +64,24 @@ fn dispatch(req: &Request) -> ApiResult<Answer> {
             format!("at most {MAX_BATCH} records and retries per batch"),
         ));
     }
-    let kv = WasiStore::open(STORE)?;
+    let state = State::open()?;
     let config = deliver::config();
     let mut answer = DispatchResponse::default();
     let mut jobs = Vec::new();
     for record in &batch.records {
         match record.envelope() {
             Ok(envelope) => {
-                jobs.extend(jobs_for(&kv, record, envelope)?);
+                jobs.extend(jobs_for(&state, record, envelope)?);
                 answer.records.push(record.accepted());
             }
             Err(reason) => answer.records.push(record.rejected(reason)),
         }
     }
     for retry in &batch.retries {
-        jobs.extend(retry_job(&kv, retry)?);
+        jobs.extend(retry_job(&state, retry)?);
     }
-    let delivered = deliver::deliver(&kv, &config, jobs, Mode::Record)?;
-    answer.retries = schedule_retries(&kv, &config, delivered)?;
+    let delivered = deliver::deliver(&state, &config, jobs, Mode::Record)?;
+    answer.retries = schedule_retries(&state, &config, delivered)?;
     Ok(Answer::json(
         200,
         serde_json::to_value(&answer).unwrap_or_default(),
@@ -108,15 +107,15 @@ fn verify(req: &Request) -> ApiResult<()> {
 }
 
 /// The triggers an event fires, with their sources' tokens.
-fn jobs_for(kv: &WasiStore, record: &Record, envelope: Envelope) -> ApiResult<Vec<Job>> {
+fn jobs_for(state: &State, record: &Record, envelope: Envelope) -> ApiResult<Vec<Job>> {
     let Some(topic) = envelope.topic() else {
         return Ok(Vec::new());
     };
-    let triggers = Registry::new(kv).lookup(&topic, &envelope.accounts)?;
+    let triggers = state.registry().lookup(&topic, &envelope.accounts)?;
     if triggers.is_empty() {
         return Ok(Vec::new());
     }
-    let sources = sources_of(kv, triggers.iter().map(|t| t.source.clone()))?;
+    let sources = sources_of(state, triggers.iter().map(|t| t.source.clone()))?;
     Ok(triggers
         .into_iter()
         .filter(|t| {
@@ -142,27 +141,27 @@ fn jobs_for(kv: &WasiStore, record: &Record, envelope: Envelope) -> ApiResult<Ve
 }
 
 fn sources_of(
-    kv: &WasiStore,
+    state: &State,
     ids: impl Iterator<Item = String>,
 ) -> ApiResult<BTreeMap<String, Option<Source>>> {
     let ids: Vec<String> = ids
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let found = aurras_domain::delivery::Deliveries::new(kv).sources(&ids)?;
+    let found = state.deliveries().sources(&ids)?;
     Ok(ids.into_iter().zip(found).collect())
 }
 
 /// A due retry, if its trigger still exists, is active and its source still there.
-fn retry_job(kv: &WasiStore, retry: &DueRetry) -> ApiResult<Option<Job>> {
+fn retry_job(state: &State, retry: &DueRetry) -> ApiResult<Option<Job>> {
     let Ok(envelope) = retry.item.record.envelope() else {
         return Ok(None);
     };
-    let deliveries = aurras_domain::delivery::Deliveries::new(kv);
+    let deliveries = state.deliveries();
     let Some(trigger) = deliveries.trigger(&retry.item.trigger)? else {
         return Ok(None);
     };
-    let sources = sources_of(kv, std::iter::once(trigger.source.clone()))?;
+    let sources = sources_of(state, std::iter::once(trigger.source.clone()))?;
     let source = sources.get(&trigger.source).and_then(Option::as_ref);
     // A retry is owed only while the trigger would still fire for the event.
     if fires(&trigger, &envelope, source).is_err() {
@@ -181,7 +180,7 @@ fn retry_job(kv: &WasiStore, retry: &DueRetry) -> ApiResult<Option<Job>> {
 /// Turns retryable failures into scheduled retries; once the schedule is used up the trigger is
 /// deactivated with the last error.
 fn schedule_retries(
-    kv: &WasiStore,
+    state: &State,
     config: &DeliveryConfig,
     delivered: Vec<Delivered>,
 ) -> ApiResult<Vec<ScheduledRetry>> {
@@ -209,11 +208,9 @@ fn schedule_retries(
                     "gave up after {} attempts; the last one failed: {reason}",
                     done.job.attempt + 1
                 );
-                aurras_domain::delivery::Deliveries::new(kv).deactivate(
-                    &done.job.trigger.id,
-                    &why,
-                    &now_rfc3339(),
-                )?;
+                state
+                    .deliveries()
+                    .deactivate(&done.job.trigger.id, &why, &now_rfc3339())?;
             }
         }
     }

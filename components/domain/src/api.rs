@@ -38,6 +38,7 @@ pub enum Operation {
     LookupTriggers,
     PushPublicKey,
     TestTrigger,
+    Reencrypt,
 }
 
 /// One route.
@@ -153,6 +154,7 @@ pub const ROUTES: &[Route] = &[
         Admin,
         0,
     ),
+    route("POST", "/api/maintenance/reencrypt", Reencrypt, Admin, 0),
 ];
 
 /// A path's parameters: `("id", "trg_…")`.

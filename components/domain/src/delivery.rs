@@ -18,7 +18,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::kv::KeyValue;
 use crate::source::Source;
+use crate::stored::{decode_trigger, encode_trigger};
 use crate::trigger::{Status, Trigger};
+use crate::vault::Keyring;
 
 /// How many recent claims a trigger remembers.
 pub const RECENT: usize = 512;
@@ -181,12 +183,13 @@ impl RetrySchedule {
 /// Delivery state and trigger reads for the dispatcher, over a store.
 pub struct Deliveries<'a, S: KeyValue + ?Sized> {
     kv: &'a S,
+    ring: &'a Keyring,
 }
 
 impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
-    /// Over `kv`.
-    pub fn new(kv: &'a S) -> Self {
-        Self { kv }
+    /// Over `kv`, whose trigger records are sealed with `ring`.
+    pub fn new(kv: &'a S, ring: &'a Keyring) -> Self {
+        Self { kv, ring }
     }
 
     /// The sources with these ids, in one read (absent ones are `None`).
@@ -203,7 +206,7 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
         let key = keys::trigger(id);
         self.kv
             .get(&key)?
-            .map(|b| cas::decode(&key, &b))
+            .map(|b| decode_trigger(&key, &b, self.ring))
             .transpose()
     }
 
@@ -303,7 +306,7 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
             let Some(current) = self.kv.get(&key)? else {
                 return Ok(());
             };
-            let mut trigger: Trigger = cas::decode(&key, &current)?;
+            let mut trigger = decode_trigger(&key, &current, self.ring)?;
             if !trigger.status.active {
                 return Ok(());
             }
@@ -312,10 +315,11 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
                 date_changed: now.to_owned(),
                 reason: Some(reason.to_owned()),
             };
-            if self
-                .kv
-                .compare_and_swap(&key, Some(&current), &cas::encode(&trigger)?)?
-            {
+            if self.kv.compare_and_swap(
+                &key,
+                Some(&current),
+                &encode_trigger(&trigger, self.ring)?,
+            )? {
                 return Ok(());
             }
         }
@@ -329,11 +333,12 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
 mod tests {
     use super::*;
     use crate::kv::MemoryStore;
+    use crate::vault::TEST_KEYRING;
 
     #[test]
     fn each_attempt_is_claimed_once_and_the_memory_is_bounded() {
         let kv = MemoryStore::default();
-        let d = Deliveries::new(&kv);
+        let d = Deliveries::new(&kv, &TEST_KEYRING);
         let event = format!("0x{}", "ab".repeat(32));
         assert_eq!(d.claim("trg_1", &event, 0).expect("claim"), Claim::Won);
         assert_eq!(d.claim("trg_1", &event, 0).expect("again"), Claim::Taken);
@@ -369,7 +374,7 @@ mod tests {
     #[test]
     fn records_show_success_and_failures() {
         let kv = MemoryStore::default();
-        let d = Deliveries::new(&kv);
+        let d = Deliveries::new(&kv, &TEST_KEYRING);
         let fail = Err("connection refused".to_string());
         d.record("t", "0x1", 0, &fail, &classify_webhook(&fail), "t1")
             .expect("record");

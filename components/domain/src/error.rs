@@ -145,6 +145,24 @@ impl ApiError {
 /// Shorthand for results whose error goes back to the client.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A setting that does not parse; the message names the Spin variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the Spin variable {variable} is {value:?}: {message}")]
+pub struct ConfigError {
+    /// The variable.
+    pub variable: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What is expected.
+    pub message: String,
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        ApiError::new(ErrorCode::NotConfigured, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! | `source/<id>/chain_spec`, `source/<id>/relay_chain_spec` | the chain spec JSON (large, read by the ingestor only) |
 //! | `sources` | JSON list of every source id (compare-and-swap) |
 //! | `chain/<chain>` | the id of the source that owns the chain name (compare-and-swap from absent) |
-//! | `trigger/<id>` | a [`Trigger`](crate::trigger::Trigger), with the hash of its token |
+//! | `trigger/<id>` | a [`Trigger`](crate::trigger::Trigger), with the hash of its token and its action sealed ([`crate::stored`]) |
 //! | `ix/<topic>/acct/<account hex>` | JSON list of trigger ids whose filter names that account |
 //! | `ix/<topic>/any/<shard>` | JSON list of trigger ids for any account, in [`ANY_SHARDS`] shards by id hash |
 //! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
@@ -53,9 +53,12 @@ pub fn chain(name: &str) -> String {
     format!("chain/{name}")
 }
 
+/// What every trigger record's key starts with.
+pub const TRIGGER_PREFIX: &str = "trigger/";
+
 /// `trigger/<id>`.
 pub fn trigger(id: &str) -> String {
-    format!("trigger/{id}")
+    format!("{TRIGGER_PREFIX}{id}")
 }
 
 /// `delivery/<trigger id>`.

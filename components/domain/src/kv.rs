@@ -29,6 +29,8 @@ pub trait KeyValue {
     ) -> Result<bool, StoreError>;
     /// Adds `delta` to the counter under `key` atomically; the new value.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+    /// Every key in the store (operator maintenance walks records with it; never on a hot path).
+    fn list_keys(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// An in-memory store.
@@ -99,6 +101,10 @@ impl KeyValue for MemoryStore {
         let next = current + delta;
         map.insert(key.to_owned(), next.to_le_bytes().to_vec());
         Ok(next)
+    }
+
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.keys())
     }
 }
 
@@ -172,5 +178,9 @@ impl<S: KeyValue> KeyValue for Counting<S> {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.increment(key, delta)
+    }
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_keys()
     }
 }

@@ -43,7 +43,9 @@ pub mod secrets;
 pub mod signature;
 pub mod source;
 pub mod ss58;
+pub mod stored;
 pub mod trigger;
+pub mod vault;
 pub mod webpush;
 
 pub use error::{ApiError, ApiResult, ErrorCode};

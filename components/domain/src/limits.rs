@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cas;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ConfigError, ErrorCode};
 use crate::keys::{self, ANY_SHARDS};
 use crate::kv::KeyValue;
 use crate::names::Topic;
@@ -38,24 +38,6 @@ pub const MAX_CAP: usize = 100_000;
 /// `Retry-After` of a full index: a slot frees only when a trigger is deleted, so an hour is a
 /// polite pause before asking again.
 pub const FULL_RETRY_AFTER_SECS: u64 = 3600;
-
-/// A setting that does not parse; the message names the Spin variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the Spin variable {variable} is {value:?}: {message}")]
-pub struct ConfigError {
-    /// The variable.
-    pub variable: &'static str,
-    /// Its value.
-    pub value: String,
-    /// What is expected.
-    pub message: String,
-}
-
-impl From<ConfigError> for ApiError {
-    fn from(e: ConfigError) -> Self {
-        ApiError::new(ErrorCode::NotConfigured, e.to_string())
-    }
-}
 
 /// The caps on index lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,10 +21,12 @@ use crate::names::Topic;
 use crate::secrets;
 use crate::source::{NewSource, Source, SourcePatch};
 use crate::trigger::Trigger;
+use crate::vault::Keyring;
 
 #[cfg(test)]
 mod tests;
 mod triggers;
+pub use triggers::{ResealPage, Resealed, RESEAL_DEFAULT_LIMIT, RESEAL_MAX_LIMIT};
 
 pub use crate::cas::MAX_CAS_ATTEMPTS;
 
@@ -68,14 +70,17 @@ impl<'a> From<&'a String> for Caller<'a> {
 /// Sources and triggers over a store.
 pub struct Registry<'a, S: KeyValue + ?Sized> {
     kv: &'a S,
+    ring: &'a Keyring,
     caps: Caps,
 }
 
 impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
-    /// A registry over `kv`, with the default caps on index lists.
-    pub fn new(kv: &'a S) -> Self {
+    /// A registry over `kv` whose trigger records are sealed with `ring`, with the default caps
+    /// on index lists.
+    pub fn new(kv: &'a S, ring: &'a Keyring) -> Self {
         Self {
             kv,
+            ring,
             caps: Caps::default(),
         }
     }

@@ -1,14 +1,14 @@
 //! Sending deliveries: claim each (event, trigger, attempt) once, build its request with the
 //! domain's rules, send them all at once, and record what the answers mean.
 
-use aurras_domain::delivery::{Claim, Deliveries, Outcome, RetrySchedule};
+use aurras_domain::delivery::{Claim, Outcome, RetrySchedule};
 use aurras_domain::dispatch::{DeliveryConfig, Job};
 use aurras_domain::webpush::VapidKey;
 use aurras_domain::ApiResult;
 
 use crate::http::{now_millis, now_rfc3339, variable};
 use crate::outbound::{send_all, Outgoing, Timeouts};
-use crate::WasiStore;
+use crate::State;
 
 /// The VAPID subject when the operator set none: valid, and obviously a placeholder to replace.
 const DEFAULT_SUBJECT: &str = "mailto:operator@aurras.invalid";
@@ -65,12 +65,12 @@ pub enum Mode {
 /// Delivers `jobs`. Jobs another dispatcher already claimed are dropped (they are someone
 /// else's to deliver); the rest come back with their outcome.
 pub fn deliver(
-    kv: &WasiStore,
+    state: &State,
     config: &DeliveryConfig,
     jobs: Vec<Job>,
     mode: Mode,
 ) -> ApiResult<Vec<Delivered>> {
-    let deliveries = Deliveries::new(kv);
+    let deliveries = state.deliveries();
     let mut mine = Vec::with_capacity(jobs.len());
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {

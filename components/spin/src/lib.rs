@@ -5,8 +5,10 @@
 pub mod deliver;
 pub mod http;
 pub mod outbound;
+pub mod state;
 pub mod store;
 
+pub use state::State;
 pub use store::WasiStore;
 
 /// The store every record lives in.

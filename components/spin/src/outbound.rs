@@ -97,7 +97,9 @@ fn start(req: &Outgoing, timeouts: &Timeouts) -> Result<FutureIncomingResponse, 
         request.set_path_with_query(Some(&url.path)),
     ];
     if setup.iter().any(Result::is_err) {
-        return Err(format!("{:?} cannot be requested", req.url));
+        // Errors land in the stored delivery state: name the host, never the path (a push
+        // endpoint's path identifies the browser; a webhook's often carries a token).
+        return Err(format!("{} cannot be requested", url.authority));
     }
     let body = request
         .body()
@@ -135,7 +137,7 @@ struct UrlParts {
 }
 
 fn url_parts(raw: &str) -> Result<UrlParts, String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    let url = url::Url::parse(raw).map_err(|e| format!("the destination is not a URL: {e}"))?;
     let scheme = match url.scheme() {
         "https" => Scheme::Https,
         "http" => Scheme::Http,
@@ -144,7 +146,7 @@ fn url_parts(raw: &str) -> Result<UrlParts, String> {
     let host = url
         .host_str()
         .filter(|_| url.username().is_empty() && url.password().is_none())
-        .ok_or_else(|| format!("{raw:?} has no usable host"))?;
+        .ok_or_else(|| "the destination URL has no usable host".to_owned())?;
     let authority = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),

@@ -74,4 +74,18 @@ impl KeyValue for WasiStore {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.bucket, key, delta).map_err(err)
     }
+
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        // Hosts page at will (Spin's sqlite answers one page, Redis scans): follow the cursor.
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.bucket.list_keys(cursor.as_deref()).map_err(err)?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(keys),
+            }
+        }
+    }
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use aurras_domain::kv::{Counting, MemoryStore};
 use aurras_domain::registry::Registry;
 use aurras_domain::ss58::AccountId;
-use aurras_e2e::{repo_root, ADMIN_TOKEN};
+use aurras_domain::vault::Keyring;
+use aurras_e2e::{repo_root, ADMIN_TOKEN, ENCRYPTION_KEYS};
 use aurras_testhost::{AppOptions, TestHost};
 use serde_json::{json, Value};
 
@@ -42,11 +43,17 @@ fn trigger_body(source: &str, account: Option<&AccountId>) -> Value {
     body
 }
 
+/// The keyring the app under test runs with, so it opens the records prepared here.
+fn keyring() -> Keyring {
+    Keyring::parse(ENCRYPTION_KEYS).expect("the test keyring parses")
+}
+
 /// Builds a store with `n` triggers through the domain registry (the code the component runs),
 /// two per account plus a few for any account.
 fn populate(n: usize) -> (MemoryStore, String) {
     let kv = MemoryStore::default();
-    let reg = Registry::new(&kv);
+    let ring = keyring();
+    let reg = Registry::new(&kv, &ring);
     let source = reg
         .create_source(serde_json::from_value(source_body()).expect("shape"), "t0")
         .expect("source");
@@ -85,7 +92,8 @@ fn write_sqlite(kv: &MemoryStore, path: &std::path::Path) {
 fn operation_counts(n: usize) -> ((u64, u64), (u64, u64)) {
     let (kv, source) = populate(n);
     let counting = Counting::new(kv);
-    let reg = Registry::new(&counting);
+    let ring = keyring();
+    let reg = Registry::new(&counting, &ring);
     let topic = aurras_domain::names::Topic::parse("paseo.Balances.Transfer").expect("topic");
     counting.reset();
     reg.create_trigger(
@@ -160,6 +168,10 @@ async fn bench_size(n: usize) -> Vec<String> {
     options
         .variables
         .insert("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+    options.variables.insert(
+        "SPIN_VARIABLE_ENCRYPTION_KEYS".into(),
+        ENCRYPTION_KEYS.into(),
+    );
     let host = TestHost::start(&options, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("host");

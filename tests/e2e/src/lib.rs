@@ -24,6 +24,9 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// The relay's signing secret the tests run with.
 pub const RELAY_SECRET: &str = "whsec_dGVzdC1yZWxheS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=";
 
+/// The keyring the tests run with (`encryption_keys`): one key, id `t1`.
+pub const ENCRYPTION_KEYS: &str = "t1:YXVycmFzLXRlc3QtZW5jcnlwdGlvbi1rZXktMzJieXQ=";
+
 /// The anonymous creation rate the tests run with, unless one sets another.
 pub const TEST_CREATE_RATE_LIMIT: &str = "100000/60s";
 
@@ -91,6 +94,10 @@ impl App {
         options
             .variables
             .insert("SPIN_VARIABLE_RELAY_SECRET".into(), RELAY_SECRET.into());
+        options.variables.insert(
+            "SPIN_VARIABLE_ENCRYPTION_KEYS".into(),
+            ENCRYPTION_KEYS.into(),
+        );
         // The tests create triggers from one address far faster than people do; limits.rs tests
         // the limit itself (and its default) by setting it again.
         options.variables.insert(
@@ -114,9 +121,15 @@ impl App {
 
     /// Stops the host and starts a new one on the same state (a new port).
     pub async fn restart(&mut self) -> Result<()> {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`App::restart`] with changed options, as an operator changing variables would.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut AppOptions)) -> Result<()> {
         if let Some(host) = self.host.take() {
             host.stop().await?;
         }
+        change(&mut self.options);
         self.host = Some(TestHost::start(&self.options, "127.0.0.1:0".parse()?).await?);
         Ok(())
     }

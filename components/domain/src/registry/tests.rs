@@ -3,6 +3,7 @@
 use super::*;
 use crate::kv::{Counting, MemoryStore};
 use crate::trigger::TriggerPatch;
+use crate::vault::TEST_KEYRING;
 use serde_json::json;
 
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
@@ -29,7 +30,7 @@ fn trigger(reg: &Registry<'_, impl KeyValue>, src: &Source, filter: Value) -> Cr
 #[test]
 fn lookups_find_account_and_any_triggers_only() {
     let kv = MemoryStore::default();
-    let reg = Registry::new(&kv);
+    let reg = Registry::new(&kv, &TEST_KEYRING);
     let src = source(&reg);
     let mine = trigger(&reg, &src, json!({"balance": {"account": BOB}}));
     let everyone = trigger(&reg, &src, Value::Null);
@@ -51,7 +52,7 @@ fn lookups_find_account_and_any_triggers_only() {
 #[test]
 fn tokens_guard_triggers_and_deletes_clean_up() {
     let kv = MemoryStore::default();
-    let reg = Registry::new(&kv);
+    let reg = Registry::new(&kv, &TEST_KEYRING);
     let src = source(&reg);
     let created = trigger(&reg, &src, json!({"balance": {"account": BOB}}));
     let id = &created.trigger.id;
@@ -104,7 +105,7 @@ fn tokens_guard_triggers_and_deletes_clean_up() {
 #[test]
 fn chain_names_are_unique() {
     let kv = MemoryStore::default();
-    let reg = Registry::new(&kv);
+    let reg = Registry::new(&kv, &TEST_KEYRING);
     source(&reg);
     let req =
         serde_json::from_value(json!({"chain": "paseo", "rpc": ["ws://x"], "events": ["A.B"]}))
@@ -146,12 +147,15 @@ impl KeyValue for LaxStore {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.0.increment(key, delta)
     }
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.0.list_keys()
+    }
 }
 
 #[test]
 fn only_one_request_creates_a_fresh_key_even_on_a_lax_store() {
     let kv = LaxStore(MemoryStore::default());
-    let reg = Registry::new(&kv);
+    let reg = Registry::new(&kv, &TEST_KEYRING);
     // Another request was elected to create the key and is about to write it.
     kv.increment(&keys::creation_claim("ix/k"), 1)
         .expect("claim");
@@ -173,7 +177,7 @@ fn only_one_request_creates_a_fresh_key_even_on_a_lax_store() {
 #[test]
 fn moving_a_filter_moves_the_index_entry() {
     let kv = MemoryStore::default();
-    let reg = Registry::new(&kv);
+    let reg = Registry::new(&kv, &TEST_KEYRING);
     let src = source(&reg);
     let created = trigger(&reg, &src, json!({"balance": {"account": BOB}}));
     let topic = created.trigger.topic.clone();
@@ -194,7 +198,7 @@ fn moving_a_filter_moves_the_index_entry() {
 #[test]
 fn operation_counts_stay_constant() {
     let kv = Counting::new(MemoryStore::default());
-    let reg = Registry::new(&kv);
+    let reg = Registry::new(&kv, &TEST_KEYRING);
     let src = source(&reg);
     for _ in 0..50 {
         trigger(&reg, &src, json!({"balance": {"account": BOB}}));
@@ -259,7 +263,7 @@ fn a_full_account_list_refuses_and_stores_nothing_until_one_is_deleted() {
         per_account: 2,
         any_account: 100,
     };
-    let reg = Registry::new(&kv).with_caps(caps);
+    let reg = Registry::new(&kv, &TEST_KEYRING).with_caps(caps);
     let src = source(&reg);
     let bob = json!({"balance": {"account": BOB}});
     let first = trigger(&reg, &src, bob.clone());
@@ -294,7 +298,7 @@ fn a_full_account_list_refuses_and_stores_nothing_until_one_is_deleted() {
 #[test]
 fn moving_into_a_full_list_is_refused_and_changes_nothing() {
     let kv = MemoryStore::default();
-    let reg = Registry::new(&kv).with_caps(Caps {
+    let reg = Registry::new(&kv, &TEST_KEYRING).with_caps(Caps {
         per_account: 1,
         any_account: 100,
     });
@@ -328,7 +332,7 @@ fn moving_into_a_full_list_is_refused_and_changes_nothing() {
 fn any_account_triggers_fill_the_topic_cap_across_shards_exactly() {
     let kv = MemoryStore::default();
     // 5 over 16 shards: only shards 0-4 hold one each, so creates must draw ids into them.
-    let reg = Registry::new(&kv).with_caps(Caps {
+    let reg = Registry::new(&kv, &TEST_KEYRING).with_caps(Caps {
         per_account: 100,
         any_account: 5,
     });
@@ -360,7 +364,7 @@ fn concurrent_creates_never_take_a_list_past_its_cap() {
         per_account: 5,
         any_account: 7,
     };
-    let reg = Registry::new(&kv).with_caps(caps);
+    let reg = Registry::new(&kv, &TEST_KEYRING).with_caps(caps);
     let src = source(&reg);
     let (accepted, refused) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..40)
@@ -397,4 +401,101 @@ fn concurrent_creates_never_take_a_list_past_its_cap() {
     assert_eq!(reg.index_ids(&ix).expect("ix").len(), 5);
     assert_eq!(any_ids(&reg, &topic), 7);
     assert_eq!(records(&kv), 12);
+}
+
+/// Whether any stored value contains `needle`.
+fn store_contains(kv: &MemoryStore, needle: &str) -> bool {
+    kv.entries()
+        .iter()
+        .any(|(_, v)| String::from_utf8_lossy(v).contains(needle))
+}
+
+#[test]
+fn actions_are_stored_sealed_and_a_rotation_reseals_every_record() {
+    use crate::vault::Keyring;
+    let key = |b: u8| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [b; 32]);
+    let old = Keyring::parse(&format!("k1:{}", key(1))).expect("k1");
+    let kv = MemoryStore::default();
+    let reg = Registry::new(&kv, &old);
+    let src = source(&reg);
+    let hooks: Vec<CreatedTrigger> = (0..3).map(|_| trigger(&reg, &src, Value::Null)).collect();
+    let secret = hooks[0].trigger.action.clone();
+    let crate::action::Action::Webhook(hook) = secret else {
+        panic!("a webhook")
+    };
+    assert!(!store_contains(&kv, &hook.secret) && !store_contains(&kv, "h.example.com"));
+    // A record from before encryption: the action in the clear.
+    let mut legacy = hooks[2].trigger.clone();
+    legacy.id = "trg_legacy".into();
+    kv.set(
+        &keys::trigger(&legacy.id),
+        &cas::encode(&legacy).expect("json"),
+    )
+    .expect("set");
+
+    let rotated = Keyring::parse(&format!("k2:{},k1:{}", key(2), key(1))).expect("k2,k1");
+    let reg = Registry::new(&kv, &rotated);
+    let read = reg
+        .trigger(&hooks[0].trigger.id, Caller::Operator)
+        .expect("k1 still opens");
+    assert_eq!(read.action, hooks[0].trigger.action);
+    let page = |after: Option<&str>, limit| ResealPage {
+        after: after.map(str::to_owned),
+        limit,
+    };
+    let first = reg.reseal_triggers(&page(None, 3)).expect("page 1");
+    assert_eq!((first.examined, first.resealed), (3, 3));
+    let second = reg
+        .reseal_triggers(&page(first.next.as_deref(), 3))
+        .expect("page 2");
+    assert_eq!(
+        (second.examined, second.resealed, second.next),
+        (1, 1, None)
+    );
+    assert!(
+        !store_contains(&kv, "h.example.com"),
+        "the legacy record too"
+    );
+    let again = reg.reseal_triggers(&page(None, 100)).expect("again");
+    assert_eq!((again.examined, again.resealed), (4, 0));
+
+    // Only the new key is needed now.
+    let new_only = Keyring::parse(&format!("k2:{}", key(2))).expect("k2");
+    let reg = Registry::new(&kv, &new_only);
+    for t in hooks.iter().map(|c| &c.trigger).chain([&legacy]) {
+        assert_eq!(
+            reg.trigger(&t.id, Caller::Operator).expect("opens").action,
+            t.action
+        );
+    }
+}
+
+#[test]
+fn reencrypt_pages_parse_and_refuse_by_name() {
+    use super::{ResealPage, RESEAL_DEFAULT_LIMIT};
+    assert_eq!(
+        ResealPage::parse("").expect("empty"),
+        ResealPage {
+            after: None,
+            limit: RESEAL_DEFAULT_LIMIT
+        }
+    );
+    let page = ResealPage::parse("after=trg_00ff&limit=5").expect("both");
+    assert_eq!((page.after.as_deref(), page.limit), (Some("trg_00ff"), 5));
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=x", "limit"),
+        ("after=", "after"),
+        ("after=trg/..", "after"),
+        ("cursor=1", "cursor"),
+    ] {
+        let e = ResealPage::parse(query).expect_err(query);
+        assert_eq!(e.field.as_deref(), Some(field), "{query}");
+        assert!(
+            e.status() == 422 || e.status() == 400,
+            "{query}: {}",
+            e.status()
+        );
+    }
 }

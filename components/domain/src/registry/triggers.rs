@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::{CreatedTrigger, Registry};
-use crate::cas::{self, decode, encode};
+use crate::cas::{self, decode};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::keys::{self, ANY_SHARDS};
 use crate::kv::KeyValue;
@@ -19,6 +19,7 @@ use crate::names::Topic;
 use crate::registry::Caller;
 use crate::secrets;
 use crate::source::Source;
+use crate::stored::{decode_trigger, encode_trigger, needs_reseal};
 use crate::trigger::{Minted, NewTrigger, Trigger, TriggerPatch};
 
 /// How often a create looks for another any-account shard after the one it chose filled up
@@ -135,7 +136,8 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             // The record goes first: an index entry without a record is skipped by lookups, while
             // a record without its index entry would silently never fire.
             let record = keys::trigger(&trigger.id);
-            self.kv.set(&record, &encode(&trigger)?)?;
+            self.kv
+                .set(&record, &encode_trigger(&trigger, self.ring)?)?;
             if self.add_to_index(&trigger)? {
                 self.kv.increment(&keys::topic_count(&trigger.topic), 1)?;
                 return Ok(CreatedTrigger { trigger, token });
@@ -154,9 +156,12 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     /// 401 (RFC 6750 `invalid_token`): ids are 128 random bits, so telling "exists" from "absent"
     /// gives nothing away without the token, and the person who pasted the wrong token learns so.
     pub fn trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<Trigger> {
-        let trigger = self
-            .read::<Trigger>(&keys::trigger(id))?
+        let key = keys::trigger(id);
+        let bytes = self
+            .kv
+            .get(&key)?
             .ok_or_else(|| ApiError::not_found("trigger"))?;
+        let trigger = decode_trigger(&key, &bytes, self.ring)?;
         match caller.into() {
             Caller::Owner(token) if !secrets::token_matches(token, &trigger.token_hash) => {
                 Err(ApiError::new(
@@ -176,7 +181,8 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         if old_key != new_key && !self.add_to_index(next)? {
             return Err(self.full(next));
         }
-        self.kv.set(&keys::trigger(&next.id), &encode(next)?)?;
+        self.kv
+            .set(&keys::trigger(&next.id), &encode_trigger(next, self.ring)?)?;
         if old_key != new_key {
             self.update_list(&old_key, &current.id, false)?;
         }
@@ -252,12 +258,135 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         record_keys
             .iter()
             .zip(records)
-            .filter_map(|(k, v)| v.map(|b| decode::<Trigger>(k, &b)))
+            .filter_map(|(k, v)| v.map(|b| decode_trigger(k, &b, self.ring)))
             .collect()
     }
 
     /// The ids in one index list (for tests and operators).
     pub fn index_ids(&self, key: &str) -> ApiResult<BTreeSet<String>> {
         Ok(self.read(key)?.unwrap_or_default())
+    }
+}
+
+/// Records one re-encrypt call handles when the caller names no `limit`.
+pub const RESEAL_DEFAULT_LIMIT: usize = 200;
+/// The most records one re-encrypt call handles (each is a read and a write).
+pub const RESEAL_MAX_LIMIT: usize = 1000;
+
+/// Which records one re-encrypt call handles: `?after=<trigger id>&limit=<n>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResealPage {
+    /// Start after this trigger id (the previous answer's `next`).
+    pub after: Option<String>,
+    /// How many records at most.
+    pub limit: usize,
+}
+
+impl ResealPage {
+    /// Parses the query string; unknown or malformed parameters are refused by name.
+    pub fn parse(query: &str) -> ApiResult<Self> {
+        let mut page = Self {
+            after: None,
+            limit: RESEAL_DEFAULT_LIMIT,
+        };
+        for (name, value) in query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+        {
+            match name {
+                "after" => {
+                    let ok = !value.is_empty()
+                        && value.len() <= 64
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok {
+                        return Err(ApiError::invalid(
+                            "after",
+                            "a trigger id, as the previous answer's next gave it",
+                        ));
+                    }
+                    page.after = Some(value.to_owned());
+                }
+                "limit" => {
+                    page.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=RESEAL_MAX_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "limit",
+                                format!("a whole number from 1 to {RESEAL_MAX_LIMIT}"),
+                            )
+                        })?;
+                }
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::UnknownField,
+                        format!(
+                            "unknown query parameter {name:?}; this route takes after and limit"
+                        ),
+                    )
+                    .at(name))
+                }
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// What one [`Registry::reseal_triggers`] call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Resealed {
+    /// Trigger records looked at.
+    pub examined: usize,
+    /// Of those, re-encrypted under the current key (they were in the clear or under another key).
+    pub resealed: usize,
+    /// The last record looked at, to pass as `after` to the next call; `None` when all are done.
+    pub next: Option<String>,
+}
+
+impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
+    /// Re-encrypts up to `limit` trigger records (in id order, after the id `after`) that are not
+    /// sealed under the keyring's current key, so an old key can be dropped once a pass ends with
+    /// `next: None`. Each record is rewritten by compare-and-swap on the bytes it was read as, so
+    /// an owner's concurrent change is never overwritten; a record that keeps changing is left to
+    /// the writers, which seal with the current key anyway.
+    pub fn reseal_triggers(&self, page: &ResealPage) -> ApiResult<Resealed> {
+        let (after, limit) = (page.after.as_deref(), page.limit);
+        let first = keys::trigger(after.unwrap_or(""));
+        let mut record_keys: Vec<String> = self
+            .kv
+            .list_keys()?
+            .into_iter()
+            .filter(|k| k.starts_with(keys::TRIGGER_PREFIX) && (after.is_none() || *k > first))
+            .collect();
+        record_keys.sort();
+        let more = record_keys.len() > limit;
+        record_keys.truncate(limit);
+        let mut done = Resealed::default();
+        for key in &record_keys {
+            done.examined += 1;
+            for _ in 0..cas::MAX_CAS_ATTEMPTS {
+                let Some(bytes) = self.kv.get(key)? else {
+                    break; // deleted meanwhile
+                };
+                if !needs_reseal(key, &bytes, self.ring)? {
+                    break;
+                }
+                let trigger = decode_trigger(key, &bytes, self.ring)?;
+                let sealed = encode_trigger(&trigger, self.ring)?;
+                if self.kv.compare_and_swap(key, Some(&bytes), &sealed)? {
+                    done.resealed += 1;
+                    break;
+                }
+            }
+        }
+        done.next = match (more, record_keys.last()) {
+            (true, Some(last)) => last.strip_prefix(keys::TRIGGER_PREFIX).map(str::to_owned),
+            _ => None,
+        };
+        Ok(done)
     }
 }
