@@ -69,6 +69,30 @@ fn sealing_keys(app: &App) -> Vec<String> {
         .collect()
 }
 
+/// Creates a trigger anonymously; the 201 answer.
+async fn create_trigger(app: &App, body: Value) -> Answer {
+    let a = call(app, "POST", "/api/triggers", None, Some(&body)).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    a
+}
+
+/// Restarts the app with `keys` as its keyring and reads the trigger as its owner.
+async fn read_with_keys(app: &mut App, keys: String, id: &str, token: &str) -> Answer {
+    app.restart_with(|o| {
+        o.variables.insert(KEYS_VAR.into(), keys);
+    })
+    .await
+    .expect("restart");
+    call(
+        app,
+        "GET",
+        &format!("/api/triggers/{id}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
 fn assert_nothing_secret_in(dump: &str, secrets: &[&str]) {
     for secret in secrets {
         assert!(!dump.contains(secret), "{secret:?} is in the store file");
@@ -89,33 +113,23 @@ async fn a_dump_reveals_no_secret_and_rotation_keeps_every_record_readable() {
     assert_eq!(a.status, 201, "{}", a.body);
     let source = a.body["id"].as_str().expect("id").to_owned();
 
-    let hook = call(
+    let hook = create_trigger(
         &app,
-        "POST",
-        "/api/triggers",
-        None,
-        Some(&json!({
-        "source": source, "event": "Balances.Transfer",
-        "action": {"webhook": {"url": HOOK_URL}}})),
+        json!({"source": source, "event": "Balances.Transfer",
+               "action": {"webhook": {"url": HOOK_URL}}}),
     )
     .await;
-    assert_eq!(hook.status, 201, "{}", hook.body);
     let hook_secret = hook.body["secret"]
         .as_str()
         .expect("secret shown once")
         .to_owned();
-    let push = call(
+    let push = create_trigger(
         &app,
-        "POST",
-        "/api/triggers",
-        None,
-        Some(&json!({
-        "source": source, "event": "Balances.Transfer",
-        "filter": {"balance": {"account": "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"}},
-        "action": {"web_push": {"endpoint": ENDPOINT, "keys": {"p256dh": P256DH, "auth": AUTH}}}})),
+        json!({"source": source, "event": "Balances.Transfer",
+               "filter": {"balance": {"account": "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"}},
+               "action": {"web_push": {"endpoint": ENDPOINT, "keys": {"p256dh": P256DH, "auth": AUTH}}}}),
     )
     .await;
-    assert_eq!(push.status, 201, "{}", push.body);
     let (push_id, push_token) = (
         push.body["id"].as_str().expect("id").to_owned(),
         push.body["token"].as_str().expect("token").to_owned(),
@@ -139,20 +153,8 @@ async fn a_dump_reveals_no_secret_and_rotation_keeps_every_record_readable() {
     assert_eq!(sealing_keys(&app), ["t1", "t1"]);
 
     // Rotation: the new key first, the old one after it. Old records still open.
-    app.restart_with(|o| {
-        o.variables
-            .insert(KEYS_VAR.into(), format!("{NEW_KEY},{ENCRYPTION_KEYS}"));
-    })
-    .await
-    .expect("restart");
-    let read = call(
-        &app,
-        "GET",
-        &format!("/api/triggers/{push_id}"),
-        Some(&push_token),
-        None,
-    )
-    .await;
+    let rotated = format!("{NEW_KEY},{ENCRYPTION_KEYS}");
+    let read = read_with_keys(&mut app, rotated, &push_id, &push_token).await;
     assert_eq!(read.status, 200, "{}", read.body);
     assert_eq!(read.body["action"]["web_push"]["endpoint"], ENDPOINT);
     assert_eq!(read.body["action"]["web_push"]["keys"]["auth"], AUTH);
@@ -219,19 +221,7 @@ async fn a_dump_reveals_no_secret_and_rotation_keeps_every_record_readable() {
     assert_nothing_secret_in(&dump(&app), &secrets);
 
     // The old key can go now.
-    app.restart_with(|o| {
-        o.variables.insert(KEYS_VAR.into(), NEW_KEY.into());
-    })
-    .await
-    .expect("restart");
-    let read = call(
-        &app,
-        "GET",
-        &format!("/api/triggers/{push_id}"),
-        Some(&push_token),
-        None,
-    )
-    .await;
+    let read = read_with_keys(&mut app, NEW_KEY.into(), &push_id, &push_token).await;
     assert_eq!(
         read.body["action"]["web_push"]["endpoint"], ENDPOINT,
         "{}",
@@ -239,19 +229,7 @@ async fn a_dump_reveals_no_secret_and_rotation_keeps_every_record_readable() {
     );
 
     // Dropping the key records are sealed with is an operator's mistake the answer names.
-    app.restart_with(|o| {
-        o.variables.insert(KEYS_VAR.into(), ENCRYPTION_KEYS.into());
-    })
-    .await
-    .expect("restart");
-    let read = call(
-        &app,
-        "GET",
-        &format!("/api/triggers/{push_id}"),
-        Some(&push_token),
-        None,
-    )
-    .await;
+    let read = read_with_keys(&mut app, ENCRYPTION_KEYS.into(), &push_id, &push_token).await;
     assert_eq!(read.status, 503, "{}", read.body);
     let message = read.body["error"]["message"].as_str().unwrap_or_default();
     assert!(
