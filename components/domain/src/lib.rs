@@ -71,13 +71,34 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         } else {
             ErrorCode::InvalidJson
         };
-        let error = ApiError::new(code, message);
         // serde_path_to_error reports the root as "." (and "?" when the syntax broke before a field).
-        match path.as_str() {
-            "." | "" | "?" => error,
-            p => error.at(p),
+        let mut field = match path.as_str() {
+            "." | "" | "?" => None,
+            p => Some(p.to_owned()),
+        };
+        // A missing field's path is its parent's; name the field itself, so a form can show the
+        // error where the value belongs.
+        if let Some(name) = missing_field_name(&message) {
+            field = Some(match field {
+                Some(parent) => format!("{parent}.{name}"),
+                None => name.to_owned(),
+            });
+        }
+        let error = ApiError::new(code, message);
+        match field {
+            Some(f) => error.at(f),
+            None => error,
         }
     })
+}
+
+/// `url` from serde's "missing field `url`" (followed by a position in serde_json's messages).
+fn missing_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split('`')
+        .next()
+        .filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]
@@ -108,6 +129,13 @@ mod tests {
         let e = parse_json::<Outer>(br#"{"inner": {"flag": true, "x": 1}}"#).expect_err("unknown");
         assert_eq!(e.code, ErrorCode::UnknownField);
         assert_eq!(e.field.as_deref(), Some("inner.x"));
+        let e = parse_json::<Outer>(br#"{"inner": {}}"#).expect_err("missing");
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::MissingField, Some("inner.flag"))
+        );
+        let e = parse_json::<Outer>(b"{}").expect_err("missing at the root");
+        assert_eq!(e.field.as_deref(), Some("inner"));
         let e = parse_json::<Outer>(b"{").expect_err("syntax");
         assert_eq!((e.code, e.field), (ErrorCode::InvalidJson, None));
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");

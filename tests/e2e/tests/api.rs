@@ -661,7 +661,7 @@ async fn bad_input_is_named_and_stores_nothing() {
             }),
             400,
             "missing_field",
-            "",
+            "action",
         ),
     ];
     for (body, status, code, field) in &cases {
