@@ -187,9 +187,8 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::LookupTriggers => lookup(&registry, &param("topic"), req.query())?,
         Operation::Reencrypt => {
             let done = registry.reseal_triggers(&ResealPage::parse(req.query())?)?;
-            let mut answer =
+            let answer =
                 serde_json::to_value(&done).map_err(|e| ApiError::internal(e.to_string()))?;
-            answer["key"] = json!(state.ring.current_id());
             Answer::json(200, answer)
         }
         Operation::Health | Operation::OpenApi => unreachable!("answered above"),

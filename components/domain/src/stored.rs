@@ -23,7 +23,7 @@ pub fn encode_trigger(trigger: &Trigger, ring: &Keyring) -> ApiResult<Vec<u8>> {
 }
 
 /// The trigger stored under `key`. Records written before encryption (action in the clear)
-/// still read; [`needs_reseal`] finds them.
+/// still read; [`reseal`] moves them under the current key.
 pub fn decode_trigger(key: &str, bytes: &[u8], ring: &Keyring) -> ApiResult<Trigger> {
     let mut record: Value = cas::decode(key, bytes)?;
     ring.open_field(&mut record, SEALED_FIELD, key)?;
@@ -31,8 +31,14 @@ pub fn decode_trigger(key: &str, bytes: &[u8], ring: &Keyring) -> ApiResult<Trig
         .map_err(|e| ApiError::internal(format!("stored value {key} is unreadable: {e}")))
 }
 
-/// Whether the record under `key` is not yet sealed under the keyring's current key.
-pub fn needs_reseal(key: &str, bytes: &[u8], ring: &Keyring) -> ApiResult<bool> {
-    let record: Value = cas::decode(key, bytes)?;
-    Ok(!ring.is_current(&record, SEALED_FIELD, key)?)
+/// The record under `key` sealed with the keyring's current key, or `None` when it already is.
+/// Only the sealed field is touched: the record is read once, as JSON.
+pub fn reseal(key: &str, bytes: &[u8], ring: &Keyring) -> ApiResult<Option<Vec<u8>>> {
+    let mut record: Value = cas::decode(key, bytes)?;
+    if ring.is_current(&record, SEALED_FIELD, key)? {
+        return Ok(None);
+    }
+    ring.open_field(&mut record, SEALED_FIELD, key)?;
+    ring.seal_field(&mut record, SEALED_FIELD, key)?;
+    cas::encode(&record).map(Some)
 }

@@ -19,7 +19,7 @@ use crate::names::Topic;
 use crate::registry::Caller;
 use crate::secrets;
 use crate::source::Source;
-use crate::stored::{decode_trigger, encode_trigger, needs_reseal};
+use crate::stored::{decode_trigger, encode_trigger, reseal};
 use crate::trigger::{Minted, NewTrigger, Trigger, TriggerPatch};
 
 /// How often a create looks for another any-account shard after the one it chose filled up
@@ -345,6 +345,8 @@ pub struct Resealed {
     pub resealed: usize,
     /// The last record looked at, to pass as `after` to the next call; `None` when all are done.
     pub next: Option<String>,
+    /// The id of the key records are now sealed with.
+    pub key: String,
 }
 
 impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
@@ -365,18 +367,19 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         record_keys.sort();
         let more = record_keys.len() > limit;
         record_keys.truncate(limit);
-        let mut done = Resealed::default();
+        let mut done = Resealed {
+            key: self.ring.current_id().to_owned(),
+            ..Resealed::default()
+        };
         for key in &record_keys {
             done.examined += 1;
             for _ in 0..cas::MAX_CAS_ATTEMPTS {
                 let Some(bytes) = self.kv.get(key)? else {
                     break; // deleted meanwhile
                 };
-                if !needs_reseal(key, &bytes, self.ring)? {
+                let Some(sealed) = reseal(key, &bytes, self.ring)? else {
                     break;
-                }
-                let trigger = decode_trigger(key, &bytes, self.ring)?;
-                let sealed = encode_trigger(&trigger, self.ring)?;
+                };
                 if self.kv.compare_and_swap(key, Some(&bytes), &sealed)? {
                     done.resealed += 1;
                     break;
