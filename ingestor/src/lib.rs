@@ -9,18 +9,24 @@
 //! - [`sink`]: the Kafka producer and topic creation; [`cursor`]: the resume point.
 //! - [`pipeline`]: the loop; [`metrics`]: `/status` and `/metrics`; [`sources`]: the management
 //!   API client; [`bench`]: the benchmark command.
+//! - [`ingest`]: one chain's ingestion from a checked plan, shared by `ingest` and the worker.
 //! - [`relay`]: the `relay` command, from the event topics to the app's `dispatch` component.
+//! - [`worker`]: every registered source's ingestion and the relay, supervised in one process.
+//! - [`launch`]: the `up` command, the whole pipeline on one machine.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod chain;
 pub mod cursor;
 pub mod decode;
+pub mod ingest;
+pub mod launch;
 pub mod metrics;
 pub mod pipeline;
 pub mod relay;
 pub mod sink;
 pub mod sources;
+pub mod worker;
 
 /// Why the ingestor stopped, mapped to its exit code.
 #[derive(Debug)]

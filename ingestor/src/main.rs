@@ -2,6 +2,8 @@
 //! event to a Kafka-compatible broker, one topic per pallet event.
 //!
 //! `relay` consumes the event topics and POSTs batches to the app's `dispatch` component.
+//! `worker` follows every registered source and relays, in one process; `up` runs the whole
+//! pipeline on one machine (a broker, the app, the worker, optionally a local dev chain).
 //!
 //! Exit codes: 0 stopped on SIGINT/SIGTERM; 1 an unexpected failure; 2 bad configuration (a flag,
 //! a chain spec file, an unknown event name, a cursor of another chain or held by another
@@ -19,13 +21,14 @@ use aurras_domain::names::{ChainName, EventName};
 use clap::{Args, Parser, Subcommand};
 
 use aurras_ingestor::bench::{self, BenchArgs};
-use aurras_ingestor::chain::{Chain, Endpoint, RpcBackend};
-use aurras_ingestor::cursor::Cursor;
-use aurras_ingestor::metrics::{self, Metrics};
-use aurras_ingestor::pipeline::{Pipeline, Selection, Start};
+use aurras_ingestor::chain::{Endpoint, RpcBackend};
+use aurras_ingestor::ingest::IngestPlan;
+use aurras_ingestor::launch::{self, UpArgs};
+use aurras_ingestor::pipeline::{Selection, Start};
 use aurras_ingestor::relay::{self, cli::RelayArgs};
-use aurras_ingestor::sink::{KafkaSink, TopicSettings};
+use aurras_ingestor::sink::TopicSettings;
 use aurras_ingestor::sources::ApiClient;
+use aurras_ingestor::worker::{self, WorkerArgs};
 use aurras_ingestor::Failure;
 
 #[derive(Parser)]
@@ -43,6 +46,10 @@ enum Command {
     Bench(BenchArgs),
     /// Consume the event topics and POST batches to the app's `dispatch` component.
     Relay(RelayArgs),
+    /// Follow every registered source and relay, in one process.
+    Worker(WorkerArgs),
+    /// Run everything on this machine: a broker, the app, the worker (and `--dev-chain`).
+    Up(UpArgs),
 }
 
 #[derive(Args)]
@@ -200,92 +207,13 @@ async fn ingest(
             backend: args.rpc_backend,
         }
     } else if let (Some(api), Some(source)) = (&api, &registered) {
-        if source.light_client {
-            let relay = if source.has_relay_chain_spec {
-                Some(
-                    api.chain_spec(&source.id, true)
-                        .await
-                        .map_err(config_error)?,
-                )
-            } else {
-                None
-            };
-            Endpoint::LightClient {
-                chain_spec: api
-                    .chain_spec(&source.id, false)
-                    .await
-                    .map_err(config_error)?,
-                relay_chain_spec: relay,
-            }
-        } else {
-            Endpoint::Rpc {
-                urls: source.rpc.clone(),
-                backend: args.rpc_backend,
-            }
-        }
+        api.endpoint(source, args.rpc_backend)
+            .await
+            .map_err(config_error)?
     } else {
         return Err(Failure::Config(anyhow!("give --rpc <url> or --chain-spec <file> (or --api to read them from the registered source)")));
     };
 
-    // Taken before anything else is contacted, so a second ingestor of this cursor stops at once.
-    let cursor = Cursor::new(
-        args.cursor_file
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!(".aurras/{chain_name}.cursor"))),
-    );
-    let _lock = cursor.lock().map_err(Failure::Config)?;
-
-    // Created before connecting to the chain: the idempotent producer needs about a second of
-    // librdkafka's start-up (two ticks of its producer-id timer) before it can send, which then
-    // overlaps the chain's metadata download instead of delaying the first block.
-    let sink = KafkaSink::new(
-        &args.brokers,
-        TopicSettings {
-            partitions: args.partitions,
-            replication: args.replication,
-        },
-    )
-    .map_err(|e| Failure::Config(e.context("--brokers")))?;
-
-    let ss58 = args
-        .ss58_prefix
-        .or(registered.as_ref().and_then(|s| s.ss58_prefix));
-    let chain = tokio::time::timeout(
-        Duration::from_secs(args.connect_timeout_secs),
-        Chain::connect(chain_name.clone(), &endpoint, ss58),
-    )
-    .await
-    .map_err(|_| {
-        Failure::Unreachable(anyhow!(
-            "the chain did not answer within {} s (--connect-timeout-secs)",
-            args.connect_timeout_secs
-        ))
-    })?
-    .map_err(Failure::Unreachable)?;
-
-    // Refuse event names the runtime does not have: a typo would otherwise publish nothing, quietly.
-    if let Selection::Events(wanted) = &selection {
-        let head = chain.finalized_head().await.map_err(Failure::Unreachable)?;
-        let at = chain.at(head).await.map_err(Failure::Unreachable)?;
-        let known: BTreeSet<String> = Chain::known_events(&at).into_iter().collect();
-        let unknown: Vec<&String> = wanted.difference(&known).collect();
-        if !unknown.is_empty() {
-            let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-            return Err(Failure::Config(anyhow!(
-                "--events: {} {} not an event of {chain_name}'s runtime (spec {})",
-                names.join(", "),
-                if names.len() == 1 { "is" } else { "are" },
-                at.spec_version()
-            )));
-        }
-    }
-
-    let metrics = Metrics::new(chain_name.as_str());
-    if let Some(addr) = args.metrics_listen {
-        metrics::serve(metrics.clone(), addr)
-            .await
-            .map_err(config_error)?;
-    }
     let selection = Arc::new(RwLock::new(selection));
     if let Some(api) = api {
         if !args.all {
@@ -297,19 +225,30 @@ async fn ingest(
             ));
         }
     }
-    let pipeline = Pipeline {
-        chain: Arc::new(chain),
-        chain_name,
-        sink,
-        cursor,
+    let plan = IngestPlan {
+        cursor: args
+            .cursor_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!(".aurras/{chain_name}.cursor"))),
+        ss58_prefix: args
+            .ss58_prefix
+            .or(registered.as_ref().and_then(|s| s.ss58_prefix)),
+        chain: chain_name,
+        endpoint,
         selection,
+        brokers: args.brokers,
+        topics: TopicSettings {
+            partitions: args.partitions,
+            replication: args.replication,
+        },
         start: args.from_block.map(Start::Block).unwrap_or(Start::Head),
-        metrics,
         poll: Duration::from_millis(args.poll_ms),
         fetch_ahead: usize::from(args.fetch_ahead),
         stop_after: args.to_block,
+        connect_timeout: Duration::from_secs(args.connect_timeout_secs),
+        metrics_listen: args.metrics_listen,
     };
-    pipeline.run(shutdown).await.map_err(Failure::Runtime)
+    aurras_ingestor::ingest::run(plan, shutdown).await
 }
 
 /// Re-reads the registered events now and then; new events start being published at the next
@@ -376,6 +315,11 @@ async fn main() -> ExitCode {
             Ok(config) => relay::run(config, shutdown_on_signals()).await,
             Err(failure) => Err(failure),
         },
+        Command::Worker(args) => match worker::config(args) {
+            Ok(config) => worker::run(config, shutdown_on_signals()).await,
+            Err(failure) => Err(failure),
+        },
+        Command::Up(args) => launch::run(args, shutdown_on_signals()).await,
         Command::Bench(args) => bench::run(args)
             .await
             .map(|_| ())

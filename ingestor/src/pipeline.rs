@@ -51,6 +51,9 @@ pub enum Start {
     Head,
     /// At this block (backfill).
     Block(u64),
+    /// At block 1 without a cursor, at the cursor with one: a local chain whose whole history
+    /// matters (the `--dev-chain` of `up`).
+    FirstBlock,
 }
 
 /// Everything the loop needs.
@@ -132,6 +135,8 @@ impl Pipeline {
             (_, Start::Block(from)) => from,
             (Some(n), Start::Head) => n,
             (None, Start::Head) => head,
+            (Some(n), Start::FirstBlock) => n,
+            (None, Start::FirstBlock) => 1,
         };
         tracing::info!(chain = %self.chain_name, next, cursor = %self.cursor.path().display(), "starting");
         let mut heads = Heads::follow(self.chain.clone(), head, self.poll);

@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use crate::chain::{Endpoint, RpcBackend};
+
 /// What the ingestor needs of a source.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RegisteredSource {
     /// The source id.
     pub id: String,
@@ -115,6 +117,29 @@ impl ApiClient {
                     self.base
                 )
             })
+    }
+
+    /// How to reach a source's chain: its RPC URLs, or the light client with its chain specs.
+    pub async fn endpoint(
+        &self,
+        source: &RegisteredSource,
+        backend: RpcBackend,
+    ) -> Result<Endpoint> {
+        if !source.light_client {
+            return Ok(Endpoint::Rpc {
+                urls: source.rpc.clone(),
+                backend,
+            });
+        }
+        let relay_chain_spec = if source.has_relay_chain_spec {
+            Some(self.chain_spec(&source.id, true).await?)
+        } else {
+            None
+        };
+        Ok(Endpoint::LightClient {
+            chain_spec: self.chain_spec(&source.id, false).await?,
+            relay_chain_spec,
+        })
     }
 
     /// A source's chain spec (`relay`: its relay chain's), as JSON text.
