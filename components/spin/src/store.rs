@@ -65,7 +65,12 @@ impl KeyValue for WasiStore {
             return Ok(false);
         }
         match atomics::swap(cas, value) {
-            Ok(()) => Ok(true),
+            // Spin's Redis backend (3.x) reports a swap as done when Redis aborted it because the
+            // key changed after the handle was made (it reads EXEC's nil answer as success), so a
+            // write is trusted only once it is read back. A value changed since by someone who
+            // read ours counts as lost too: callers retry from a fresh read, and every change
+            // they make this way is idempotent (id sets) or errs on the safe side (counters).
+            Ok(()) => Ok(self.get(key)?.as_deref() == Some(value)),
             Err(atomics::CasError::CasFailed(_)) => Ok(false),
             Err(atomics::CasError::StoreError(e)) => Err(err(e)),
         }

@@ -186,3 +186,36 @@ impl Broker {
         })
     }
 }
+
+/// A Redis server (Debian's `redis-server`) on a free port, its data in a temporary directory.
+pub struct RedisServer {
+    _child: Guard,
+    /// `redis://127.0.0.1:<port>`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it accepts connections.
+    pub fn start() -> Result<Self> {
+        let port = free_port()?;
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("redis.log");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (apt-get install redis-server)")?;
+        let mut guard = Guard(child);
+        wait_for_port(port, &mut guard.0, "redis-server", &log, Duration::from_secs(30))?;
+        Ok(Self {
+            _child: guard,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+}

@@ -10,7 +10,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::key_value::KeyValueStores;
+use crate::key_value::{KeyValueStores, StoreLocation};
 use crate::manifest::{ComponentRef, ComponentSource, Manifest, RouteSetting};
 use crate::outbound::OutboundPolicy;
 use crate::routes::Router;
@@ -255,7 +255,7 @@ impl LoadedApp {
         }
 
         // Open only the stores some component uses, so an unused default does not create files.
-        let used: BTreeMap<String, PathBuf> = store_paths
+        let used: BTreeMap<String, StoreLocation> = store_paths
             .into_iter()
             .filter(|(label, _)| {
                 manifest

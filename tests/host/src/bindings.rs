@@ -1,11 +1,10 @@
 //! Host side of the Spin interfaces: `fermyon:spin/key-value@2.0.0`, `fermyon:spin/variables@2.0.0`
 //! and `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch), implemented on [`RequestState`].
 
-use std::sync::Arc;
-
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use crate::key_value::SqliteDb;
+use crate::key_value::Backend;
+use crate::key_value_redis::Watched;
 use crate::state::RequestState;
 
 wasmtime::component::bindgen!({
@@ -25,15 +24,17 @@ use wasi::keyvalue::{atomics, batch, store as wasi_store};
 /// A store a guest has opened: its label and the database behind it.
 pub struct OpenStore {
     label: String,
-    db: Arc<SqliteDb>,
+    db: Backend,
 }
 
-/// A `wasi:keyvalue/atomics.cas`: the value seen when it was made, for a later `swap`.
+/// A `wasi:keyvalue/atomics.cas`: the value seen when it was made, for a later `swap`; on Redis,
+/// the connection watching the key, as in Spin.
 pub struct CasSnapshot {
     label: String,
-    db: Arc<SqliteDb>,
+    db: Backend,
     key: String,
     seen: Option<Vec<u8>>,
+    watched: Option<Watched>,
 }
 
 /// Adds every Spin interface to `linker`.
@@ -211,6 +212,13 @@ impl atomics::Host for RequestState {
         cas: Resource<CasSnapshot>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        if self.table.get(&cas)?.watched.is_some() {
+            let watched = self.table.delete(cas)?.watched;
+            let done = watched.map(|w| w.swap_as_spin_does(&value)).transpose();
+            return Ok(done.map(drop).map_err(|e| {
+                atomics::CasError::StoreError(wasi_store::Error::Other(e))
+            }));
+        }
         let snapshot = self.table.get(&cas)?;
         let swapped = snapshot.db.compare_and_swap(
             &snapshot.label,
@@ -229,7 +237,11 @@ impl atomics::Host for RequestState {
                 let seen = snapshot.db.get(&snapshot.label, &snapshot.key);
                 match seen {
                     Ok(seen) => {
-                        let fresh = self.table.push(CasSnapshot { seen, ..snapshot })?;
+                        let fresh = self.table.push(CasSnapshot {
+                            seen,
+                            watched: None,
+                            ..snapshot
+                        })?;
                         Ok(Err(atomics::CasError::CasFailed(fresh)))
                     }
                     Err(e) => Ok(Err(atomics::CasError::StoreError(
@@ -255,12 +267,17 @@ impl atomics::HostCas for RequestState {
     ) -> WasiKvResult<Resource<CasSnapshot>> {
         let s = self.store(&bucket)?;
         let (label, db) = (s.label.clone(), s.db.clone());
-        match db.get(&label, &key) {
-            Ok(seen) => Ok(Ok(self.table.push(CasSnapshot {
+        let started = match &db {
+            Backend::Redis(redis) => redis.watch(&key).map(|w| (w.seen.clone(), Some(w))),
+            Backend::Sqlite(_) => db.get(&label, &key).map(|seen| (seen, None)),
+        };
+        match started {
+            Ok((seen, watched)) => Ok(Ok(self.table.push(CasSnapshot {
                 label,
                 db,
                 key,
                 seen,
+                watched,
             })?)),
             Err(e) => Ok(Err(wasi_store::Error::Other(e))),
         }

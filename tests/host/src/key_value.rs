@@ -1,5 +1,6 @@
 //! Key-value stores backed by sqlite, one database file per configured store, with Spin's table
-//! layout, serving both `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2`.
+//! layout, or by Redis ([`crate::key_value_redis`]), serving both `fermyon:spin/key-value@2.0.0`
+//! and `wasi:keyvalue@0.2.0-draft2`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::key_value_redis::RedisDb;
 
 /// One sqlite database holding one or more labelled stores.
 #[derive(Debug)]
@@ -179,30 +182,127 @@ impl SqliteDb {
     }
 }
 
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StoreLocation {
+    /// A sqlite file (`type = "spin"`).
+    Sqlite(PathBuf),
+    /// A Redis database (`type = "redis"`), by URL.
+    Redis(String),
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            StoreLocation::Redis(url) => write!(f, "Redis at {url}"),
+        }
+    }
+}
+
+/// The database behind one store label.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// sqlite: the label is part of every row's key.
+    Sqlite(Arc<SqliteDb>),
+    /// Redis: keys are stored bare, as Spin does.
+    Redis(Arc<RedisDb>),
+}
+
+impl Backend {
+    /// The value under `key` in `store`.
+    pub fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, DbError> {
+        match self {
+            Backend::Sqlite(db) => db.get(store, key),
+            Backend::Redis(db) => db.get(key),
+        }
+    }
+
+    /// Sets `key` in `store` to `value`.
+    pub fn set(&self, store: &str, key: &str, value: &[u8]) -> Result<(), DbError> {
+        match self {
+            Backend::Sqlite(db) => db.set(store, key, value),
+            Backend::Redis(db) => db.set(key, value),
+        }
+    }
+
+    /// Deletes `key` from `store`.
+    pub fn delete(&self, store: &str, key: &str) -> Result<(), DbError> {
+        match self {
+            Backend::Sqlite(db) => db.delete(store, key),
+            Backend::Redis(db) => db.delete(key),
+        }
+    }
+
+    /// Whether `key` exists in `store`.
+    pub fn exists(&self, store: &str, key: &str) -> Result<bool, DbError> {
+        match self {
+            Backend::Sqlite(db) => db.exists(store, key),
+            Backend::Redis(db) => db.exists(key),
+        }
+    }
+
+    /// Every key in `store`.
+    pub fn keys(&self, store: &str) -> Result<Vec<String>, DbError> {
+        match self {
+            Backend::Sqlite(db) => db.keys(store),
+            Backend::Redis(db) => db.keys(),
+        }
+    }
+
+    /// See [`SqliteDb::compare_and_swap`].
+    pub fn compare_and_swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, DbError> {
+        match self {
+            Backend::Sqlite(db) => db.compare_and_swap(store, key, expected, value),
+            Backend::Redis(db) => db.compare_and_swap(key, expected, value),
+        }
+    }
+
+    /// See [`SqliteDb::increment`].
+    pub fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, DbError> {
+        match self {
+            Backend::Sqlite(db) => db.increment(store, key, delta),
+            Backend::Redis(db) => db.increment(key, delta),
+        }
+    }
+}
+
 /// Every configured store label and the database that holds it.
 #[derive(Debug, Default, Clone)]
 pub struct KeyValueStores {
-    stores: BTreeMap<String, Arc<SqliteDb>>,
+    stores: BTreeMap<String, (Backend, StoreLocation)>,
 }
 
 impl KeyValueStores {
-    /// Opens one database per distinct path; labels sharing a path share the connection.
-    pub fn open(labels: &BTreeMap<String, PathBuf>) -> Result<Self> {
-        let mut by_path: BTreeMap<&PathBuf, Arc<SqliteDb>> = BTreeMap::new();
+    /// Opens one database per distinct location; labels sharing one share the connection.
+    pub fn open(labels: &BTreeMap<String, StoreLocation>) -> Result<Self> {
+        let mut by_location: BTreeMap<&StoreLocation, Backend> = BTreeMap::new();
         let mut stores = BTreeMap::new();
-        for (label, path) in labels {
-            let db = match by_path.get(path) {
-                Some(db) => db.clone(),
+        for (label, location) in labels {
+            let backend = match by_location.get(location) {
+                Some(backend) => backend.clone(),
                 None => {
-                    let db = Arc::new(
-                        SqliteDb::open(path)
-                            .with_context(|| format!("key-value store {label:?}"))?,
-                    );
-                    by_path.insert(path, db.clone());
-                    db
+                    let backend = match location {
+                        StoreLocation::Sqlite(path) => Backend::Sqlite(Arc::new(
+                            SqliteDb::open(path)
+                                .with_context(|| format!("key-value store {label:?}"))?,
+                        )),
+                        StoreLocation::Redis(url) => Backend::Redis(Arc::new(
+                            RedisDb::open(url)
+                                .with_context(|| format!("key-value store {label:?}"))?,
+                        )),
+                    };
+                    by_location.insert(location, backend.clone());
+                    backend
                 }
             };
-            stores.insert(label.clone(), db);
+            stores.insert(label.clone(), (backend, location.clone()));
         }
         Ok(Self { stores })
     }
@@ -213,13 +313,15 @@ impl KeyValueStores {
     }
 
     /// The database for `label`.
-    pub fn get(&self, label: &str) -> Option<&Arc<SqliteDb>> {
-        self.stores.get(label)
+    pub fn get(&self, label: &str) -> Option<&Backend> {
+        self.stores.get(label).map(|(backend, _)| backend)
     }
 
-    /// Labels and their database files, for the startup banner.
-    pub fn describe(&self) -> impl Iterator<Item = (&str, &Path)> {
-        self.stores.iter().map(|(l, db)| (l.as_str(), db.path()))
+    /// Labels and where they live, for the startup banner.
+    pub fn describe(&self) -> impl Iterator<Item = (&str, &StoreLocation)> {
+        self.stores
+            .iter()
+            .map(|(label, (_, location))| (label.as_str(), location))
     }
 }
 

@@ -30,6 +30,7 @@ pub mod app;
 mod bindings;
 pub mod blocked_networks;
 pub mod key_value;
+pub mod key_value_redis;
 pub mod manifest;
 pub mod outbound;
 mod outbound_http;

@@ -69,8 +69,8 @@ async fn up(args: UpArgs) -> Result<()> {
         variables: parse_variables(&args.variables)?,
     };
     let host = TestHost::start(&options, args.listen).await?;
-    for (label, path) in host.stores() {
-        println!("Storing {label} key-value data to {}", path.display());
+    for (label, location) in host.stores() {
+        println!("Storing {label} key-value data to {location}");
     }
     println!("Serving {}", host.url());
     for (route, component) in host.routes() {

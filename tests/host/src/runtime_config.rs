@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::blocked_networks::BlockedNetworks;
+use crate::key_value::StoreLocation;
 use crate::tls::{ClientTls, ClientTlsToml};
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,8 +57,8 @@ struct OutboundNetworkingToml {
 /// Everything a runtime config file sets, with Spin's defaults for what it does not.
 #[derive(Debug)]
 pub struct RuntimeConfig {
-    /// The stores the app may use: label → sqlite file.
-    pub key_value: BTreeMap<String, PathBuf>,
+    /// The stores the app may use: label → where it lives.
+    pub key_value: BTreeMap<String, StoreLocation>,
     /// `[outbound_networking] block_networks`, for every component.
     pub blocked_networks: BlockedNetworks,
     /// `[[client_tls]]` entries in file order.
@@ -108,7 +109,7 @@ impl RuntimeConfig {
         config
             .key_value
             .entry("default".to_owned())
-            .or_insert_with(|| state_dir.join("sqlite_key_value.db"));
+            .or_insert_with(|| StoreLocation::Sqlite(state_dir.join("sqlite_key_value.db")));
         Ok(config)
     }
 }
@@ -118,20 +119,18 @@ fn store_paths(
     file: &Path,
     base: &Path,
     state_dir: &Path,
-) -> Result<BTreeMap<String, PathBuf>> {
+) -> Result<BTreeMap<String, StoreLocation>> {
     let mut paths = BTreeMap::new();
     for (label, store) in stores {
         let path = match store {
-            StoreConfig::Spin { path: Some(p) } => base.join(p),
-            StoreConfig::Spin { path: None } => state_dir.join(format!("{label}.db")),
-            StoreConfig::Redis { url } => bail!(
-                "{}: [key_value_store.{label}] is Redis at {url}; the test host provides \
-                 `type = \"spin\"` (sqlite) only: use real `spin up` for Redis",
-                file.display()
-            ),
+            StoreConfig::Spin { path: Some(p) } => StoreLocation::Sqlite(base.join(p)),
+            StoreConfig::Spin { path: None } => {
+                StoreLocation::Sqlite(state_dir.join(format!("{label}.db")))
+            }
+            StoreConfig::Redis { url } => StoreLocation::Redis(url),
             StoreConfig::AzureCosmos {} | StoreConfig::AwsDynamo {} => bail!(
                 "{}: [key_value_store.{label}] uses a cloud backend; the test host provides \
-                 `type = \"spin\"` (sqlite) only",
+                 `type = \"spin\"` (sqlite) and `type = \"redis\"` only",
                 file.display()
             ),
         };
@@ -140,11 +139,11 @@ fn store_paths(
     Ok(paths)
 }
 
-/// The stores the app may use: label → sqlite file.
+/// The stores the app may use: label → where it lives.
 pub fn key_value_paths(
     runtime_config: Option<&Path>,
     state_dir: &Path,
-) -> Result<BTreeMap<String, PathBuf>> {
+) -> Result<BTreeMap<String, StoreLocation>> {
     RuntimeConfig::load(runtime_config, state_dir).map(|c| c.key_value)
 }
 
@@ -157,7 +156,9 @@ mod tests {
         let paths = key_value_paths(None, Path::new("/app/.spin")).expect("paths");
         assert_eq!(
             paths.get("default"),
-            Some(&PathBuf::from("/app/.spin/sqlite_key_value.db"))
+            Some(&StoreLocation::Sqlite(PathBuf::from(
+                "/app/.spin/sqlite_key_value.db"
+            )))
         );
     }
 
@@ -172,22 +173,38 @@ mod tests {
         )
         .expect("write");
         let paths = key_value_paths(Some(&file), Path::new("/state")).expect("paths");
-        assert_eq!(paths["default"], dir.path().join("data/kv.db"));
-        assert_eq!(paths["cache"], PathBuf::from("/state/cache.db"));
+        assert_eq!(
+            paths["default"],
+            StoreLocation::Sqlite(dir.path().join("data/kv.db"))
+        );
+        assert_eq!(
+            paths["cache"],
+            StoreLocation::Sqlite(PathBuf::from("/state/cache.db"))
+        );
     }
 
     #[test]
-    fn unsupported_backends_are_named() {
+    fn redis_stores_are_read_and_cloud_backends_are_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("rc.toml");
         std::fs::write(
             &file,
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n",
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x:6379\"\n",
+        )
+        .expect("write");
+        let paths = key_value_paths(Some(&file), Path::new("/s")).expect("redis");
+        assert_eq!(
+            paths["default"],
+            StoreLocation::Redis("redis://x:6379".into())
+        );
+        std::fs::write(
+            &file,
+            "[key_value_store.default]\ntype = \"azure_cosmos\"\n",
         )
         .expect("write");
         let err = format!(
             "{:#}",
-            key_value_paths(Some(&file), Path::new("/s")).expect_err("redis")
+            key_value_paths(Some(&file), Path::new("/s")).expect_err("cosmos")
         );
         assert!(
             err.contains("key_value_store.default") && err.contains("rc.toml"),

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
+use crate::key_value::StoreLocation;
 use crate::app::{engine, AppOptions, LoadedApp};
 use crate::routes::RouteMatch;
 use crate::state::RequestState;
@@ -27,7 +28,7 @@ use crate::state::RequestState;
 pub struct TestHost {
     addr: SocketAddr,
     routes: Vec<(String, String)>,
-    stores: Vec<(String, std::path::PathBuf)>,
+    stores: Vec<(String, StoreLocation)>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<()>>>,
 }
@@ -49,7 +50,7 @@ impl TestHost {
         let stores = app
             .stores
             .describe()
-            .map(|(label, path)| (label.to_owned(), path.to_owned()))
+            .map(|(label, location)| (label.to_owned(), location.clone()))
             .collect();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve(Arc::new(app), listener, async move {
@@ -74,8 +75,8 @@ impl TestHost {
         &self.routes
     }
 
-    /// The key-value stores components use: label and sqlite file.
-    pub fn stores(&self) -> &[(String, std::path::PathBuf)] {
+    /// The key-value stores components use: label and where it lives.
+    pub fn stores(&self) -> &[(String, StoreLocation)] {
         &self.stores
     }
 

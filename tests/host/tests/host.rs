@@ -8,6 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use support::{app, echo, get, start, start_err};
+use aurras_testhost::key_value::StoreLocation;
 
 const ROUTES: &str = r#"
 [[trigger.http]]
@@ -180,7 +181,7 @@ async fn key_value_persists_across_a_restart() {
         host.stores(),
         [(
             "default".to_string(),
-            dir.path().join(".spin/sqlite_key_value.db")
+            StoreLocation::Sqlite(dir.path().join(".spin/sqlite_key_value.db"))
         )]
     );
     let (status, _) = get(&host, "/?op=kv-set&store=default&key=k&value=kept").await;
