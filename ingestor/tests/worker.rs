@@ -79,8 +79,10 @@ async fn sources_registered_changed_and_deleted_while_running_take_effect_withou
             "POST",
             "/api/sources",
             Some(ADMIN_TOKEN),
-            Some(&json!({"chain": "later", "rpc": [chain.url], "events": ["Balances.Transfer"],
-                         "token": {"symbol": "PAS", "decimals": 10}})),
+            Some(
+                &json!({"chain": "later", "rpc": [chain.url], "events": ["Balances.Transfer"],
+                         "token": {"symbol": "PAS", "decimals": 10}}),
+            ),
         )
         .await
         .expect("register");

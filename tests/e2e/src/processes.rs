@@ -211,7 +211,13 @@ impl RedisServer {
             .spawn()
             .context("cannot start redis-server (apt-get install redis-server)")?;
         let mut guard = Guard(child);
-        wait_for_port(port, &mut guard.0, "redis-server", &log, Duration::from_secs(30))?;
+        wait_for_port(
+            port,
+            &mut guard.0,
+            "redis-server",
+            &log,
+            Duration::from_secs(30),
+        )?;
         Ok(Self {
             _child: guard,
             url: format!("redis://127.0.0.1:{port}"),

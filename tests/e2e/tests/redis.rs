@@ -85,6 +85,19 @@ fn hook(source: &str) -> Value {
            "action": {"webhook": {"url": "https://hooks.example.com/in"}}})
 }
 
+/// Both hosts' lookups at Bob find exactly `ids`.
+async fn assert_index(hosts: &[&App], ids: &BTreeSet<String>) {
+    for host in hosts {
+        let seen: BTreeSet<String> = host
+            .lookup_ids(TOPIC, BOB)
+            .await
+            .expect("lookup")
+            .into_iter()
+            .collect();
+        assert_eq!(&seen, ids, "the index holds exactly the live triggers");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hosts_on_one_redis_keep_the_index_exact_under_concurrent_creates_and_deletes() {
     let redis = RedisServer::start().expect("redis");
@@ -117,15 +130,7 @@ async fn two_hosts_on_one_redis_keep_the_index_exact_under_concurrent_creates_an
         ));
     }
     let all: BTreeSet<String> = made.iter().map(|(id, _)| id.clone()).collect();
-    for host in hosts {
-        let seen: BTreeSet<String> = host
-            .lookup_ids(TOPIC, BOB)
-            .await
-            .expect("lookup")
-            .into_iter()
-            .collect();
-        assert_eq!(seen, all, "both hosts see every trigger");
-    }
+    assert_index(&hosts, &all).await;
 
     // Half of them deleted from the other host while 10 more are created, all at once.
     let paths: Vec<(usize, String, &str)> = made
@@ -155,15 +160,7 @@ async fn two_hosts_on_one_redis_keep_the_index_exact_under_concurrent_creates_an
         expected.insert(answer.body["id"].as_str().expect("id").to_owned());
     }
     assert_eq!(expected.len(), 30);
-    for host in hosts {
-        let seen: BTreeSet<String> = host
-            .lookup_ids(TOPIC, BOB)
-            .await
-            .expect("lookup")
-            .into_iter()
-            .collect();
-        assert_eq!(seen, expected, "the index holds exactly the live triggers");
-    }
+    assert_index(&hosts, &expected).await;
     // And the store holds exactly their records: nothing deleted lingers, nothing live is lost.
     let records: BTreeSet<String> = RedisDb::open(&redis.url)
         .expect("open")

@@ -215,9 +215,9 @@ impl atomics::Host for RequestState {
         if self.table.get(&cas)?.watched.is_some() {
             let watched = self.table.delete(cas)?.watched;
             let done = watched.map(|w| w.swap_as_spin_does(&value)).transpose();
-            return Ok(done.map(drop).map_err(|e| {
-                atomics::CasError::StoreError(wasi_store::Error::Other(e))
-            }));
+            return Ok(done
+                .map(drop)
+                .map_err(|e| atomics::CasError::StoreError(wasi_store::Error::Other(e))));
         }
         let snapshot = self.table.get(&cas)?;
         let swapped = snapshot.db.compare_and_swap(

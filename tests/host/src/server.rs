@@ -19,8 +19,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
-use crate::key_value::StoreLocation;
 use crate::app::{engine, AppOptions, LoadedApp};
+use crate::key_value::StoreLocation;
 use crate::routes::RouteMatch;
 use crate::state::RequestState;
 

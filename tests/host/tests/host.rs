@@ -7,8 +7,8 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::{app, echo, get, start, start_err};
 use aurras_testhost::key_value::StoreLocation;
+use support::{app, echo, get, start, start_err};
 
 const ROUTES: &str = r#"
 [[trigger.http]]
