@@ -44,20 +44,9 @@ impl Cursor {
 
     /// Reads the cursor, checking it belongs to this chain.
     pub fn load(&self, chain: &str, genesis_hash: &str) -> Result<Option<u64>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read the cursor {}", self.path.display()))
-            }
+        let Some(state) = self.read()? else {
+            return Ok(None);
         };
-        let state: CursorState = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "the cursor {} is corrupt; delete it to start from the head",
-                self.path.display()
-            )
-        })?;
         if state.chain != chain || state.genesis_hash != genesis_hash {
             bail!(
                 "the cursor {} belongs to chain {} (genesis {}), not {chain} (genesis {genesis_hash}); use another --cursor-file",
@@ -67,6 +56,24 @@ impl Cursor {
             );
         }
         Ok(Some(state.next_block))
+    }
+
+    /// Reads the cursor as it is, whichever chain it belongs to (`None`: there is none yet).
+    pub fn read(&self) -> Result<Option<CursorState>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the cursor {}", self.path.display()))
+            }
+        };
+        serde_json::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "the cursor {} is corrupt; delete it to start from the head",
+                self.path.display()
+            )
+        })
     }
 
     /// Takes the cursor for this process: an exclusive lock on `<cursor>.lock`, held until the

@@ -13,6 +13,7 @@
 //! - [`relay`]: the `relay` command, from the event topics to the app's `dispatch` component.
 //! - [`worker`]: every registered source's ingestion and the relay, supervised in one process.
 //! - [`launch`]: the `up` command, the whole pipeline on one machine.
+//! - [`ops`]: `status` and `topics`, for operators.
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod decode;
 pub mod ingest;
 pub mod launch;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
 pub mod relay;
 pub mod sink;

@@ -4,6 +4,7 @@
 //! `relay` consumes the event topics and POSTs batches to the app's `dispatch` component.
 //! `worker` follows every registered source and relays, in one process; `up` runs the whole
 //! pipeline on one machine (a broker, the app, the worker, optionally a local dev chain).
+//! `replay`, `status` and `topics` are for operators.
 //!
 //! Exit codes: 0 stopped on SIGINT/SIGTERM; 1 an unexpected failure; 2 bad configuration (a flag,
 //! a chain spec file, an unknown event name, a cursor of another chain or held by another
@@ -24,6 +25,7 @@ use aurras_ingestor::bench::{self, BenchArgs};
 use aurras_ingestor::chain::{Endpoint, RpcBackend};
 use aurras_ingestor::ingest::IngestPlan;
 use aurras_ingestor::launch::{self, UpArgs};
+use aurras_ingestor::ops::{self, StatusArgs, TopicsArgs};
 use aurras_ingestor::pipeline::{Selection, Start};
 use aurras_ingestor::relay::{self, cli::RelayArgs};
 use aurras_ingestor::sink::TopicSettings;
@@ -50,6 +52,13 @@ enum Command {
     Worker(WorkerArgs),
     /// Run everything on this machine: a broker, the app, the worker (and `--dev-chain`).
     Up(UpArgs),
+    /// Produce a range of blocks again (`--from N --to M`), leaving the live cursor alone;
+    /// downstream de-duplication by event id makes it safe.
+    Replay(IngestArgs),
+    /// Where each registered chain stands: cursor, finalized head, lag.
+    Status(StatusArgs),
+    /// The broker's topics, their records, and the source feeding each.
+    Topics(TopicsArgs),
 }
 
 #[derive(Args)]
@@ -95,7 +104,7 @@ struct IngestArgs {
     #[arg(long, env = "AURRAS_ALL")]
     all: bool,
     /// Start (or restart) at this block and backfill up to the head before following it.
-    #[arg(long, env = "AURRAS_FROM_BLOCK")]
+    #[arg(long, visible_alias = "from", env = "AURRAS_FROM_BLOCK")]
     from_block: Option<u64>,
     /// The cursor file (default: `.aurras/<chain>.cursor`).
     #[arg(long, env = "AURRAS_CURSOR_FILE")]
@@ -113,7 +122,7 @@ struct IngestArgs {
     #[arg(long, default_value_t = 1, env = "AURRAS_REPLICATION")]
     replication: i32,
     /// Stop after producing this block (a bounded backfill) instead of following the head.
-    #[arg(long, env = "AURRAS_TO_BLOCK")]
+    #[arg(long, visible_alias = "to", env = "AURRAS_TO_BLOCK")]
     to_block: Option<u64>,
     /// How many blocks to fetch from the node at once; they are still produced in block order.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), env = "AURRAS_FETCH_AHEAD")]
@@ -251,6 +260,38 @@ async fn ingest(
     aurras_ingestor::ingest::run(plan, shutdown).await
 }
 
+/// Ingests `--from`..=`--to` with a cursor of its own, so a live ingestor of the chain (and its
+/// cursor) is neither blocked nor moved.
+async fn replay(
+    mut args: IngestArgs,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    match (args.from_block, args.to_block) {
+        (Some(from), Some(to)) if from <= to => {}
+        _ => {
+            return Err(Failure::Config(anyhow!(
+                "--from and --to: give the range to replay, --from N --to M with N ≤ M"
+            )))
+        }
+    }
+    if args.cursor_file.is_some() {
+        return Err(Failure::Config(anyhow!(
+            "--cursor-file: a replay keeps its own cursor and leaves the chain's alone"
+        )));
+    }
+    let scratch = std::env::temp_dir().join(format!(
+        "aurras-replay-{}-{}.cursor",
+        args.chain,
+        std::process::id()
+    ));
+    args.cursor_file = Some(scratch.clone());
+    let result = ingest(args, shutdown).await;
+    for file in [scratch.clone(), scratch.with_extension("lock")] {
+        let _ = std::fs::remove_file(file);
+    }
+    result
+}
+
 /// Re-reads the registered events now and then; new events start being published at the next
 /// block.
 async fn follow_registration(
@@ -320,6 +361,9 @@ async fn main() -> ExitCode {
             Err(failure) => Err(failure),
         },
         Command::Up(args) => launch::run(args, shutdown_on_signals()).await,
+        Command::Replay(args) => replay(args, shutdown_on_signals()).await,
+        Command::Status(args) => ops::status(args).await,
+        Command::Topics(args) => ops::topics(args).await,
         Command::Bench(args) => bench::run(args)
             .await
             .map(|_| ())

@@ -268,7 +268,8 @@ async fn start_dev_chain(args: &UpArgs, children: &mut Children) -> Result<Strin
     Ok(format!("ws://127.0.0.1:{}", args.dev_chain_port))
 }
 
-/// Registers the dev chain as the source `dev` unless a source of that chain exists.
+/// Registers the dev chain as the source `dev`, or points the registered one at this start's
+/// port (`AURRAS_DEV_CHAIN_PORT` may have changed since).
 async fn register_dev_chain(app: &str, token: &str, rpc: &str) -> Result<()> {
     let http = reqwest::Client::new();
     let sources: serde_json::Value = http
@@ -282,22 +283,22 @@ async fn register_dev_chain(app: &str, token: &str, rpc: &str) -> Result<()> {
         .await?;
     let registered = sources["sources"]
         .as_array()
-        .is_some_and(|list| list.iter().any(|s| s["chain"] == DEV_CHAIN));
-    if registered {
-        return Ok(());
-    }
-    let body = json!({
-        "chain": DEV_CHAIN,
-        "rpc": [rpc],
-        "events": ["Balances.Transfer"],
-        "token": {"symbol": "PAS", "decimals": 10},
-    });
-    let resp = http
-        .post(format!("{app}/api/sources"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
+        .and_then(|list| list.iter().find(|s| s["chain"] == DEV_CHAIN));
+    let request = match registered {
+        Some(source) if source["rpc"] == json!([rpc]) => return Ok(()),
+        Some(source) => {
+            let id = source["id"].as_str().context("a source without an id")?;
+            http.patch(format!("{app}/api/sources/{id}"))
+                .json(&json!({"rpc": [rpc]}))
+        }
+        None => http.post(format!("{app}/api/sources")).json(&json!({
+            "chain": DEV_CHAIN,
+            "rpc": [rpc],
+            "events": ["Balances.Transfer"],
+            "token": {"symbol": "PAS", "decimals": 10},
+        })),
+    };
+    let resp = request.bearer_auth(token).send().await?;
     if !resp.status().is_success() {
         bail!(
             "registering the dev chain answered {}: {}",
