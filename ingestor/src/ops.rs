@@ -306,10 +306,7 @@ fn broker_topics(brokers: &str) -> Result<BTreeMap<String, (usize, i64)>> {
                 .with_context(|| format!("cannot read the offsets of {}", topic.name()))?;
             records += high - low;
         }
-        out.insert(
-            topic.name().to_owned(),
-            (topic.partitions().len(), records),
-        );
+        out.insert(topic.name().to_owned(), (topic.partitions().len(), records));
     }
     Ok(out)
 }
@@ -323,7 +320,11 @@ mod tests {
         let source = RegisteredSource {
             id: "src_1".into(),
             chain: "paseo".into(),
-            events: ["Balances.Transfer".to_owned(), "Staking.Rewarded".to_owned()].into(),
+            events: [
+                "Balances.Transfer".to_owned(),
+                "Staking.Rewarded".to_owned(),
+            ]
+            .into(),
             topics: [(
                 "Staking.Rewarded".to_owned(),
                 "paseo.Staking.Rewarded".to_owned(),

@@ -102,8 +102,14 @@ async fn status_topics_and_replay_tell_and_repair_what_the_pipeline_holds() {
     assert_eq!(paseo["chain"], "paseo", "{status}");
     let next = paseo["next_block"].as_u64().expect("next block");
     let finalized = paseo["finalized_head"].as_u64().expect("head");
-    assert!(next > block, "the cursor is past the transfer's block: {status}");
-    assert_eq!(paseo["lag"].as_u64(), Some((finalized + 1).saturating_sub(next)));
+    assert!(
+        next > block,
+        "the cursor is past the transfer's block: {status}"
+    );
+    assert_eq!(
+        paseo["lag"].as_u64(),
+        Some((finalized + 1).saturating_sub(next))
+    );
     assert_eq!(paseo["events"][0], "Balances.Transfer");
 
     let topics = json_of(&run(&[

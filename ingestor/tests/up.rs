@@ -7,13 +7,14 @@
 //! nobody twice.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aurras_domain::webpush::VapidKey;
-use aurras_e2e::processes::{free_port, paseo_spec};
+use aurras_e2e::processes::paseo_spec;
 use aurras_e2e::push_service::{PushService, Subscription};
 use aurras_e2e::tls::TestCa;
 use aurras_e2e::{repo_root, ADMIN_TOKEN, ENCRYPTION_KEYS, RELAY_SECRET};
@@ -61,13 +62,18 @@ impl Setup {
         )
         .expect("runtime config");
         let (_, vapid_scalar) = VapidKey::generate();
+        // Held together, so the three ports differ.
+        let held: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("port"))
+            .collect();
+        let port = |i: usize| held[i].local_addr().expect("addr").port();
         Self {
             state,
             runtime_config,
             vapid_scalar,
-            app_port: free_port().expect("port"),
-            broker_port: free_port().expect("port"),
-            chain_port: free_port().expect("port"),
+            app_port: port(0),
+            broker_port: port(1),
+            chain_port: port(2),
         }
     }
 

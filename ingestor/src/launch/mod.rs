@@ -146,6 +146,12 @@ async fn start(
     };
 
     let app = format!("http://{}", args.listen);
+    if std::net::TcpListener::bind(args.listen).is_err() {
+        bail!(
+            "--listen (AURRAS_LISTEN): {} is in use; stop what listens there or choose another address",
+            args.listen
+        );
+    }
     let mut command = Command::new(app_host);
     command
         .arg("up")
@@ -196,6 +202,7 @@ async fn start(
 async fn start_broker(args: &UpArgs, children: &mut Children) -> Result<String> {
     let dir = args.state_dir.join("broker");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    ensure_free(args.broker_port, "--broker-port (AURRAS_BROKER_PORT)")?;
     let listener = format!("tcp://127.0.0.1:{}", args.broker_port);
     let mut command = Command::new(program(&args.tansu));
     command
@@ -234,6 +241,10 @@ async fn start_dev_chain(args: &UpArgs, children: &mut Children) -> Result<Strin
             args.dev_chain_spec.display()
         );
     }
+    ensure_free(
+        args.dev_chain_port,
+        "--dev-chain-port (AURRAS_DEV_CHAIN_PORT)",
+    )?;
     let dir = args.state_dir.join("dev-chain");
     for stale in [dir.clone(), cursor_of(args, DEV_CHAIN)] {
         match std::fs::metadata(&stale) {
@@ -307,6 +318,17 @@ async fn register_dev_chain(app: &str, token: &str, rpc: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses a port something already listens on: waiting for the child to listen would
+/// otherwise find the other program and take it for ours.
+fn ensure_free(port: u16, flag: &str) -> Result<()> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!(
+            "{flag}: port {port} is in use ({e}); stop what listens there or choose another port"
+        ),
+    }
 }
 
 /// Where the worker keeps `chain`'s cursor.
