@@ -38,6 +38,19 @@ pub enum RpcBackend {
     Legacy,
 }
 
+/// `--rpc-backend`, for every command that talks to nodes by RPC URL.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RpcBackendArg {
+    /// Which JSON-RPC API to use with RPC URLs: `legacy` for nodes without a working new API.
+    #[arg(
+        long = "rpc-backend",
+        value_enum,
+        default_value = "default",
+        env = "AURRAS_RPC_BACKEND"
+    )]
+    pub rpc_backend: RpcBackend,
+}
+
 /// How to reach the chain.
 #[derive(Debug, Clone)]
 pub enum Endpoint {

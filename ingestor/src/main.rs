@@ -22,7 +22,7 @@ use aurras_domain::names::{ChainName, EventName};
 use clap::{Args, Parser, Subcommand};
 
 use aurras_ingestor::bench::{self, BenchArgs};
-use aurras_ingestor::chain::{Endpoint, RpcBackend};
+use aurras_ingestor::chain::{Endpoint, RpcBackendArg};
 use aurras_ingestor::ingest::IngestPlan;
 use aurras_ingestor::launch::{self, UpArgs};
 use aurras_ingestor::ops::{self, StatusArgs, TopicsArgs};
@@ -69,14 +69,8 @@ struct IngestArgs {
     /// WebSocket RPC endpoints (`ws://`, `wss://`), tried in order; repeat or comma-separate.
     #[arg(long, env = "AURRAS_RPC", value_delimiter = ',')]
     rpc: Vec<String>,
-    /// Which JSON-RPC API to use with `--rpc`: `legacy` for nodes without a working new API.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "default",
-        env = "AURRAS_RPC_BACKEND"
-    )]
-    rpc_backend: RpcBackend,
+    #[command(flatten)]
+    backend: RpcBackendArg,
     /// A chain spec file: follow the chain with the embedded light client.
     #[arg(long, env = "AURRAS_CHAIN_SPEC", conflicts_with = "rpc")]
     chain_spec: Option<PathBuf>,
@@ -213,10 +207,10 @@ async fn ingest(
     } else if !args.rpc.is_empty() {
         Endpoint::Rpc {
             urls: args.rpc.clone(),
-            backend: args.rpc_backend,
+            backend: args.backend.rpc_backend,
         }
     } else if let (Some(api), Some(source)) = (&api, &registered) {
-        api.endpoint(source, args.rpc_backend)
+        api.endpoint(source, args.backend.rpc_backend)
             .await
             .map_err(config_error)?
     } else {

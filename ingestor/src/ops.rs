@@ -14,7 +14,7 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::chain::{Chain, RpcBackend};
+use crate::chain::{Chain, RpcBackend, RpcBackendArg};
 use crate::cursor::Cursor;
 use crate::sources::{ApiClient, RegisteredSource};
 use crate::Failure;
@@ -34,14 +34,8 @@ pub struct StatusArgs {
     /// Only this chain.
     #[arg(long)]
     chain: Option<String>,
-    /// Which JSON-RPC API to use with sources' RPC URLs.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "default",
-        env = "AURRAS_RPC_BACKEND"
-    )]
-    rpc_backend: RpcBackend,
+    #[command(flatten)]
+    backend: RpcBackendArg,
     /// Give up asking a chain for its head after this many seconds.
     #[arg(long, default_value_t = 30)]
     connect_timeout_secs: u64,
@@ -83,7 +77,7 @@ pub async fn status(args: StatusArgs) -> Result<(), Failure> {
         let cursor = Cursor::new(args.state_dir.join(format!("{}.cursor", source.chain)));
         let api = api.clone();
         let timeout = Duration::from_secs(args.connect_timeout_secs);
-        let backend = args.rpc_backend;
+        let backend = args.backend.rpc_backend;
         asked.spawn(async move { chain_status(&api, source, &cursor, backend, timeout).await });
     }
     let mut lines = Vec::new();

@@ -15,7 +15,7 @@ use clap::Args;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::chain::RpcBackend;
+use crate::chain::{RpcBackend, RpcBackendArg};
 use crate::ingest::{self, IngestPlan};
 use crate::pipeline::{sleep_or_shutdown, Selection, Start};
 use crate::relay::cli::RelayArgs;
@@ -32,14 +32,8 @@ pub struct WorkerArgs {
     /// Where the cursors live: `<state-dir>/<chain>.cursor`.
     #[arg(long, default_value = ".aurras", env = "AURRAS_STATE_DIR")]
     state_dir: PathBuf,
-    /// Which JSON-RPC API to use with sources' RPC URLs.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "default",
-        env = "AURRAS_RPC_BACKEND"
-    )]
-    rpc_backend: RpcBackend,
+    #[command(flatten)]
+    backend: RpcBackendArg,
     /// How many blocks to fetch from a node at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), env = "AURRAS_FETCH_AHEAD")]
     fetch_ahead: u16,
@@ -99,7 +93,7 @@ pub fn config(args: WorkerArgs) -> Result<WorkerConfig, Failure> {
         chains: ChainSettings {
             api,
             state_dir: args.state_dir,
-            rpc_backend: args.rpc_backend,
+            rpc_backend: args.backend.rpc_backend,
             fetch_ahead: usize::from(args.fetch_ahead),
             poll: Duration::from_millis(args.poll_ms.max(1)),
             connect_timeout: Duration::from_secs(args.connect_timeout_secs),
