@@ -10,9 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aurras_e2e::processes::{Broker, LocalChain};
-use aurras_e2e::world::{Settings, World};
 use aurras_e2e::{ADMIN_TOKEN, RELAY_SECRET};
-use common::{client, transfer, Ingestor, BOB};
+use common::{head, transfer, world_on, Ingestor, BOB};
 use serde_json::json;
 
 const PAS: u128 = 10_000_000_000;
@@ -61,12 +60,7 @@ fn relay(app: &str, brokers: &str, group: &str) -> Ingestor {
 async fn transfers_reach_a_browser_and_a_webhook_exactly_once_through_faults() {
     let chain = LocalChain::start().expect("chain");
     let broker = Broker::start().expect("broker");
-    let mut w = World::start(Settings {
-        rpc: chain.url.clone(),
-        ..Settings::default()
-    })
-    .await
-    .expect("world");
+    let mut w = world_on(&chain.url).await;
     let phone = w.push.subscribe();
     w.push_trigger(&phone, "1").await.expect("push trigger");
     let hook = w.hooks.pending_hook();
@@ -85,13 +79,7 @@ async fn transfers_reach_a_browser_and_a_webhook_exactly_once_through_faults() {
     let app = w.app.url();
     let state = tempfile::tempdir().expect("tempdir");
     let cursor = state.path().join("cursor");
-    let head = client(&chain.url)
-        .await
-        .at_current_block()
-        .await
-        .expect("head")
-        .block_number();
-    let from = (head + 1).to_string();
+    let from = (head(&chain.url).await + 1).to_string();
     let _ingest = spawn(
         "ingest",
         &[

@@ -14,7 +14,7 @@ use rdkafka::Message;
 
 mod common;
 
-use common::{client, read_topic, transfer, Ingestor, ALICE, BOB, TOPIC};
+use common::{client, head, read_topic, transfer, Ingestor, ALICE, BOB, TOPIC};
 
 /// Reads `topic` from the beginning until `want` records arrived or `timeout` passed.
 fn consume(brokers: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Envelope> {
@@ -53,15 +53,6 @@ fn follow_args<'a>(chain: &'a LocalChain, brokers: &'a str) -> Vec<&'a str> {
         "--events",
         "Balances.Transfer",
     ]
-}
-
-async fn head(url: &str) -> u64 {
-    client(url)
-        .await
-        .at_current_block()
-        .await
-        .expect("head")
-        .block_number()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,9 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aurras_e2e::processes::{Broker, LocalChain};
-use aurras_e2e::world::{Settings, World};
 use aurras_e2e::ADMIN_TOKEN;
-use common::{client, read_topic, transfer, Ingestor, TOPIC};
+use common::{head, read_topic, transfer, world_on, Ingestor, TOPIC};
 use rdkafka::Message;
 use serde_json::Value;
 
@@ -47,22 +46,11 @@ fn envelopes(brokers: &str, want: usize) -> Vec<Value> {
 async fn status_topics_and_replay_tell_and_repair_what_the_pipeline_holds() {
     let chain = LocalChain::start().expect("chain");
     let broker = Broker::start().expect("broker");
-    let w = World::start(Settings {
-        rpc: chain.url.clone(),
-        ..Settings::default()
-    })
-    .await
-    .expect("world");
+    let w = world_on(&chain.url).await;
     let app = w.app.url();
     let state = tempfile::tempdir().expect("tempdir");
     let cursor = state.path().join("paseo.cursor");
-    let head = client(&chain.url)
-        .await
-        .at_current_block()
-        .await
-        .expect("head")
-        .block_number();
-    let from = (head + 1).to_string();
+    let from = (head(&chain.url).await + 1).to_string();
     let _ingest = Ingestor(
         Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
             .args(["ingest", "--chain", "paseo", "--api", &app])

@@ -10,9 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aurras_e2e::processes::{Broker, LocalChain};
-use aurras_e2e::world::{Settings, World};
 use aurras_e2e::{ADMIN_TOKEN, RELAY_SECRET};
-use common::{read_topic, transfer, Ingestor};
+use common::{read_topic, transfer, world_on, Ingestor};
 use rdkafka::Message;
 use serde_json::{json, Value};
 
@@ -41,12 +40,7 @@ fn amounts_until(brokers: &str, topic: &str, amount: u128, timeout: Duration) ->
 async fn sources_registered_changed_and_deleted_while_running_take_effect_without_a_restart() {
     let chain = LocalChain::start().expect("chain");
     let broker = Broker::start().expect("broker");
-    let w = World::start(Settings {
-        rpc: chain.url.clone(),
-        ..Settings::default()
-    })
-    .await
-    .expect("world");
+    let w = world_on(&chain.url).await;
     let app = w.app.url();
     let state = tempfile::tempdir().expect("tempdir");
     let _worker = Ingestor(

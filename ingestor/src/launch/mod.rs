@@ -146,12 +146,7 @@ async fn start(
     };
 
     let app = format!("http://{}", args.listen);
-    if std::net::TcpListener::bind(args.listen).is_err() {
-        bail!(
-            "--listen (AURRAS_LISTEN): {} is in use; stop what listens there or choose another address",
-            args.listen
-        );
-    }
+    ensure_free(args.listen, "--listen (AURRAS_LISTEN)")?;
     let mut command = Command::new(app_host);
     command
         .arg("up")
@@ -202,7 +197,10 @@ async fn start(
 async fn start_broker(args: &UpArgs, children: &mut Children) -> Result<String> {
     let dir = args.state_dir.join("broker");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    ensure_free(args.broker_port, "--broker-port (AURRAS_BROKER_PORT)")?;
+    ensure_free(
+        loopback(args.broker_port),
+        "--broker-port (AURRAS_BROKER_PORT)",
+    )?;
     let listener = format!("tcp://127.0.0.1:{}", args.broker_port);
     let mut command = Command::new(program(&args.tansu));
     command
@@ -242,7 +240,7 @@ async fn start_dev_chain(args: &UpArgs, children: &mut Children) -> Result<Strin
         );
     }
     ensure_free(
-        args.dev_chain_port,
+        loopback(args.dev_chain_port),
         "--dev-chain-port (AURRAS_DEV_CHAIN_PORT)",
     )?;
     let dir = args.state_dir.join("dev-chain");
@@ -322,13 +320,17 @@ async fn register_dev_chain(app: &str, token: &str, rpc: &str) -> Result<()> {
 
 /// Refuses a port something already listens on: waiting for the child to listen would
 /// otherwise find the other program and take it for ours.
-fn ensure_free(port: u16, flag: &str) -> Result<()> {
-    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+fn ensure_free(addr: SocketAddr, flag: &str) -> Result<()> {
+    match std::net::TcpListener::bind(addr) {
         Ok(_) => Ok(()),
         Err(e) => bail!(
-            "{flag}: port {port} is in use ({e}); stop what listens there or choose another port"
+            "{flag}: {addr} is in use ({e}); stop what listens there or choose another address"
         ),
     }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Where the worker keeps `chain`'s cursor.

@@ -33,6 +33,26 @@ pub async fn client(url: &str) -> OnlineClient<PolkadotConfig> {
         .expect("client")
 }
 
+/// The chain's current block number (the tests start ingesting right after it).
+pub async fn head(url: &str) -> u64 {
+    client(url)
+        .await
+        .at_current_block()
+        .await
+        .expect("head")
+        .block_number()
+}
+
+/// The app, its peers and the `paseo` source registered at the chain behind `url`.
+pub async fn world_on(url: &str) -> aurras_e2e::world::World {
+    aurras_e2e::world::World::start(aurras_e2e::world::Settings {
+        rpc: url.to_owned(),
+        ..Default::default()
+    })
+    .await
+    .expect("world")
+}
+
 /// A finalized transfer: the block it is in and the amount.
 #[derive(Debug, Clone)]
 pub struct Sent {

@@ -187,6 +187,20 @@ impl App {
         Self::answer(req.send().await?).await
     }
 
+    /// Registers [`paseo_transfers_source`] as the operator; the new source's id.
+    pub async fn register_paseo(&self) -> Result<String> {
+        let a = self
+            .call(
+                "POST",
+                "/api/sources",
+                Some(ADMIN_TOKEN),
+                Some(&paseo_transfers_source()),
+            )
+            .await?;
+        anyhow::ensure!(a.status == 201, "source: {} {}", a.status, a.body);
+        Ok(a.body["id"].as_str().context("source id")?.to_owned())
+    }
+
     /// The ids of the triggers the operator's lookup finds on `topic` for `account` (its list
     /// and the any-account lists), sorted.
     pub async fn lookup_ids(&self, topic: &str, account: &str) -> Result<Vec<String>> {

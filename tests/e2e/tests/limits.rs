@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use aurras_e2e::{paseo_transfers_source, Answer, App, ADMIN_TOKEN};
+use aurras_e2e::{Answer, App, ADMIN_TOKEN};
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -26,17 +26,7 @@ async fn app_with(vars: &[(&str, &str)]) -> App {
 }
 
 async fn source(app: &App) -> String {
-    let a = app
-        .call(
-            "POST",
-            "/api/sources",
-            Some(ADMIN_TOKEN),
-            Some(&paseo_transfers_source()),
-        )
-        .await
-        .expect("call");
-    assert_eq!(a.status, 201, "{}", a.body);
-    a.body["id"].as_str().expect("id").to_owned()
+    app.register_paseo().await.expect("source")
 }
 
 fn hook(source: &str, account: Option<&str>) -> Value {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aurras_e2e::processes::RedisServer;
-use aurras_e2e::{paseo_transfers_source, App, ADMIN_TOKEN};
+use aurras_e2e::App;
 use aurras_testhost::key_value_redis::RedisDb;
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -104,17 +104,7 @@ async fn two_hosts_on_one_redis_keep_the_index_exact_under_concurrent_creates_an
     let dir = tempfile::tempdir().expect("tempdir");
     let a = host_on(&redis, &dir, "a").await;
     let b = host_on(&redis, &dir, "b").await;
-    let created = a
-        .call(
-            "POST",
-            "/api/sources",
-            Some(ADMIN_TOKEN),
-            Some(&paseo_transfers_source()),
-        )
-        .await
-        .expect("source");
-    assert_eq!(created.status, 201, "{}", created.body);
-    let source = created.body["id"].as_str().expect("id").to_owned();
+    let source = a.register_paseo().await.expect("source");
     let hosts = [&a, &b];
 
     // 40 creates at one account, alternating hosts, all at once.
