@@ -242,7 +242,7 @@ async fn whole_path(
     sink.ensure_topics(topics)
         .await
         .context("creating topics")?;
-    let pipeline = Pipeline {
+    let mut pipeline = Pipeline {
         chain,
         chain_name: name,
         sink,
@@ -253,6 +253,7 @@ async fn whole_path(
         poll: Duration::from_secs(1),
         fetch_ahead: args.fetch_ahead,
         stop_after: Some(to),
+        lease: None,
     };
     // Never requested: the pipeline stops by itself after the last block.
     let (_keep, shutdown) = watch::channel(false);

@@ -284,6 +284,16 @@ impl Chain {
         }))
     }
 
+    /// The hash of block `number`, if the node knows that block (one read).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>> {
+        Ok(self
+            .backend
+            .block_number_to_hash(number)
+            .await
+            .with_context(|| format!("cannot read the hash of block {number}"))?
+            .map(|h| h.hash().0))
+    }
+
     /// A client at block `number`, with the version and metadata of the code in its state (a
     /// runtime call: `Core_version`).
     pub async fn at(&self, number: u64) -> Result<AtBlock> {

@@ -1,5 +1,6 @@
 //! One chain's ingestion, from a resolved plan to a running [`Pipeline`]: take the cursor, make
-//! the producer, connect, refuse event names the runtime lacks, serve metrics, run.
+//! the producer, connect, refuse event names the runtime lacks, serve metrics, then (with a
+//! lease) stand by until this process holds the chain's lease, and run while it does.
 //!
 //! Both the `ingest` command (one chain from flags) and the `worker` (every registered source)
 //! end here, so the two cannot drift apart.
@@ -16,8 +17,9 @@ use tokio::sync::watch;
 
 use crate::chain::{Chain, Endpoint};
 use crate::cursor::Cursor;
+use crate::lease::{holder_name, LeaseConfig, Leaser};
 use crate::metrics::{self, Metrics};
-use crate::pipeline::{requested, Pipeline, Selection, Start};
+use crate::pipeline::{requested, Ended, Pipeline, Selection, Start};
 use crate::sink::{KafkaSink, TopicSettings};
 use crate::Failure;
 
@@ -49,6 +51,9 @@ pub struct IngestPlan {
     pub connect_timeout: Duration,
     /// Serve `/status` and `/metrics` here.
     pub metrics_listen: Option<SocketAddr>,
+    /// Produce only while holding the chain's lease at the API (`None`: no other ingestor of
+    /// this chain is expected, or this is a replay beside the live one).
+    pub lease: Option<LeaseConfig>,
 }
 
 /// Runs the plan until `shutdown` (or `stop_after`).
@@ -90,7 +95,7 @@ pub async fn run(plan: IngestPlan, shutdown: watch::Receiver<bool>) -> Result<()
             .await
             .map_err(Failure::Config)?;
     }
-    let pipeline = Pipeline {
+    let mut pipeline = Pipeline {
         chain: Arc::new(chain),
         chain_name,
         sink,
@@ -101,8 +106,41 @@ pub async fn run(plan: IngestPlan, shutdown: watch::Receiver<bool>) -> Result<()
         poll: plan.poll,
         fetch_ahead: plan.fetch_ahead,
         stop_after: plan.stop_after,
+        lease: None,
     };
-    pipeline.run(shutdown).await.map_err(Failure::Runtime)
+    let Some(config) = plan.lease else {
+        return pipeline
+            .run(shutdown)
+            .await
+            .map(drop)
+            .map_err(Failure::Runtime);
+    };
+    let leaser = Leaser::new(config, holder_name());
+    let mut standby = shutdown.clone();
+    loop {
+        let Some(lease) = leaser.acquire(&mut standby).await.map_err(lease_failure)? else {
+            return Ok(());
+        };
+        pipeline.lease = Some(lease);
+        let ended = pipeline.run(shutdown.clone()).await;
+        // Dropping the lease stops its renewals; a run that ended for good lets go of it, so a
+        // standby takes over at once instead of after the time to live.
+        pipeline.lease = None;
+        if ended.as_ref().is_ok_and(|e| *e == Ended::LeaseLost) {
+            continue;
+        }
+        leaser.release().await;
+        return ended.map(drop).map_err(Failure::Runtime);
+    }
+}
+
+/// A refused token is a configuration error; anything else the lease needs, a runtime one.
+fn lease_failure(e: anyhow::Error) -> Failure {
+    if e.is::<crate::sources::TokenRefused>() {
+        Failure::Config(e)
+    } else {
+        Failure::Runtime(e)
+    }
 }
 
 /// Refuses event names the runtime does not have: a typo would otherwise publish nothing, quietly.

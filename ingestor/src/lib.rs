@@ -22,6 +22,7 @@ pub mod cursor;
 pub mod decode;
 pub mod ingest;
 pub mod launch;
+pub mod lease;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;

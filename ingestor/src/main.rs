@@ -25,6 +25,7 @@ use aurras_ingestor::bench::{self, BenchArgs};
 use aurras_ingestor::chain::{Endpoint, RpcBackendArg};
 use aurras_ingestor::ingest::IngestPlan;
 use aurras_ingestor::launch::{self, UpArgs};
+use aurras_ingestor::lease::LeaseArg;
 use aurras_ingestor::ops::{self, StatusArgs, TopicsArgs};
 use aurras_ingestor::pipeline::{Selection, Start};
 use aurras_ingestor::relay::{self, cli::RelayArgs};
@@ -71,6 +72,8 @@ struct IngestArgs {
     rpc: Vec<String>,
     #[command(flatten)]
     backend: RpcBackendArg,
+    #[command(flatten)]
+    lease: LeaseArg,
     /// A chain spec file: follow the chain with the embedded light client.
     #[arg(long, env = "AURRAS_CHAIN_SPEC", conflicts_with = "rpc")]
     chain_spec: Option<PathBuf>,
@@ -217,6 +220,10 @@ async fn ingest(
         return Err(Failure::Config(anyhow!("give --rpc <url> or --chain-spec <file> (or --api to read them from the registered source)")));
     };
 
+    let lease = match (&api, &registered) {
+        (Some(api), Some(source)) => args.lease.config(api, &source.id),
+        _ => None,
+    };
     let selection = Arc::new(RwLock::new(selection));
     if let Some(api) = api {
         if !args.all {
@@ -250,6 +257,7 @@ async fn ingest(
         stop_after: args.to_block,
         connect_timeout: Duration::from_secs(args.connect_timeout_secs),
         metrics_listen: args.metrics_listen,
+        lease,
     };
     aurras_ingestor::ingest::run(plan, shutdown).await
 }
@@ -279,6 +287,8 @@ async fn replay(
         std::process::id()
     ));
     args.cursor_file = Some(scratch.clone());
+    // A replay runs beside the chain's live ingestor: it must not wait for that one's lease.
+    args.lease.lease_ttl_secs = 0;
     let result = ingest(args, shutdown).await;
     for file in [scratch.clone(), scratch.with_extension("lock")] {
         let _ = std::fs::remove_file(file);

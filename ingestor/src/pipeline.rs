@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::chain::{BlockEvents, Chain};
 use crate::cursor::{Cursor, CursorState};
+use crate::lease::Lease;
 use crate::metrics::Metrics;
 use crate::sink::{Acks, KafkaSink};
 
@@ -79,6 +80,18 @@ pub struct Pipeline {
     pub fetch_ahead: usize,
     /// Stop once this block is produced (a bounded backfill); `None` follows the head forever.
     pub stop_after: Option<u64>,
+    /// The chain's ingestion lease, when ingestors coordinate through the API: blocks are sent
+    /// only while it is valid, and its progress may start the run past the cursor.
+    pub lease: Option<Lease>,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Shutdown was requested, or `stop_after` was produced.
+    Stopped,
+    /// The lease was lost or lapsed: stand by and ask again.
+    LeaseLost,
 }
 
 /// Exponential backoff from 200 ms to 10 s.
@@ -110,6 +123,7 @@ pub async fn requested(mut shutdown: watch::Receiver<bool>) {
 /// A block handed to the producer, its acknowledgements awaited.
 struct Sent {
     number: u64,
+    hash: String,
     decoded: usize,
     produced: usize,
     acks: Acks,
@@ -124,11 +138,12 @@ async fn oldest_acked(sent: &mut VecDeque<Sent>) -> Result<()> {
 }
 
 impl Pipeline {
-    /// Runs until `shutdown` turns true (or, with `stop_after`, until that block is produced);
-    /// returns after the producer is flushed.
-    pub async fn run(mut self, shutdown: watch::Receiver<bool>) -> Result<()> {
+    /// Runs until `shutdown` turns true (or, with `stop_after`, until that block is produced,
+    /// or until the lease is lost); returns after the producer is flushed.
+    pub async fn run(&mut self, shutdown: watch::Receiver<bool>) -> Result<Ended> {
         let genesis = format!("0x{}", hex::encode(self.chain.genesis()));
         let saved = self.cursor.load(self.chain_name.as_str(), &genesis)?;
+        let saved = self.after_last_holder(saved).await?;
         let head = self.chain.finalized_head().await?;
         let mut next = match (saved, self.start) {
             // --from-block before the cursor backfills from there; after it, skips ahead.
@@ -141,7 +156,8 @@ impl Pipeline {
         tracing::info!(chain = %self.chain_name, next, cursor = %self.cursor.path().display(), "starting");
         let mut heads = Heads::follow(self.chain.clone(), head, self.poll);
         let mut progress = Progress::new();
-        self.ingest(&mut next, &mut heads, &mut progress, shutdown)
+        let ended = self
+            .ingest(&mut next, &mut heads, &mut progress, shutdown)
             .await;
         if let Progress::Bar(bar) = &progress {
             bar.finish_and_clear();
@@ -151,7 +167,35 @@ impl Pipeline {
             next,
             "stopped; the cursor points at the first block not fully produced"
         );
-        Ok(())
+        Ok(ended)
+    }
+
+    /// Where the last lease holder got, when that is past this ingestor's own cursor and the
+    /// block before it is in this chain's history (it may not be: a local chain started again);
+    /// otherwise the cursor. Every block before either was produced by someone, so the later of
+    /// the two is safe.
+    async fn after_last_holder(&self, saved: Option<u64>) -> Result<Option<u64>> {
+        let Some(theirs) = self.lease.as_ref().and_then(Lease::progress) else {
+            return Ok(saved);
+        };
+        if saved.is_some_and(|n| n >= theirs.next_block) {
+            return Ok(saved);
+        }
+        let parent = theirs.next_block - 1;
+        let ours = self.chain.block_hash(parent).await?;
+        if ours.map(|h| format!("0x{}", hex::encode(h))) != Some(theirs.parent_hash.to_lowercase())
+        {
+            tracing::warn!(
+                next_block = theirs.next_block,
+                "the lease's progress names a block this chain does not have; ignoring it"
+            );
+            return Ok(saved);
+        }
+        tracing::info!(
+            next_block = theirs.next_block,
+            "resuming where the last holder of the lease stopped"
+        );
+        Ok(Some(theirs.next_block))
     }
 
     /// Ingests every block from `next` (the cursor) on, until shutdown or `stop_after`.
@@ -159,14 +203,15 @@ impl Pipeline {
     /// Up to `fetch_ahead` blocks are fetched at once and handed over in block order; each is
     /// sent to the producer as it comes, and up to `fetch_ahead` sent blocks await their
     /// acknowledgements, oldest first. The cursor moves past a block only once it is
-    /// acknowledged and every block before it was. Any failure starts over at the cursor.
+    /// acknowledged and every block before it was. Any failure starts over at the cursor. Once
+    /// the lease is no longer valid nothing more is sent; blocks already sent are awaited.
     async fn ingest(
         &mut self,
         next: &mut u64,
         heads: &mut Heads,
         progress: &mut Progress,
         mut shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> Ended {
         let chain = self.chain.clone();
         let fetch = move |n| {
             let chain = chain.clone();
@@ -179,7 +224,12 @@ impl Pipeline {
         let mut attempt = 0;
         loop {
             if sent.is_empty() && self.stop_after.is_some_and(|last| *next > last) {
-                return;
+                return Ended::Stopped;
+            }
+            if let Some(lease) = self.lease.as_ref().filter(|_| !self.may_send()) {
+                tracing::warn!(next = *next, "{}; producing nothing more", lease.why_lost());
+                self.drain(&mut sent, next).await;
+                return Ended::LeaseLost;
             }
             let head = heads.latest();
             self.metrics.head(head);
@@ -193,7 +243,7 @@ impl Pipeline {
                 biased;
                 () = requested(shutdown.clone()) => {
                     self.drain(&mut sent, next).await;
-                    return;
+                    return Ended::Stopped;
                 }
                 acked = oldest_acked(&mut sent), if !sent.is_empty() => {
                     match acked.and_then(|()| self.acknowledged(&mut sent)) {
@@ -207,6 +257,8 @@ impl Pipeline {
                     }
                 }
                 fetched = ahead.next(last), if can_send => match fetched {
+                    // The lease lapsed while the block was fetched: the top of the loop stops.
+                    Some((_, Ok(_))) if !self.may_send() => None,
                     Some((number, Ok(block))) => match self.send(block).await {
                         Ok(block) => {
                             sent.push_back(block);
@@ -228,10 +280,15 @@ impl Pipeline {
                 to_send = *next;
                 ahead = Ahead::new(*next, self.fetch_ahead, fetch.clone());
                 if sleep_or_shutdown(backoff(attempt), &mut shutdown).await {
-                    return;
+                    return Ended::Stopped;
                 }
             }
         }
+    }
+
+    /// Whether blocks may be sent: always without a lease, while it is valid with one.
+    fn may_send(&self) -> bool {
+        self.lease.as_ref().is_none_or(Lease::valid)
     }
 
     /// Hands a block's registered events to the producer (creating missing topics first).
@@ -253,6 +310,7 @@ impl Pipeline {
         let acks = self.sink.send(&selected).await?;
         Ok(Sent {
             number: block.block.number,
+            hash: block.block.hash,
             decoded: block.envelopes.len(),
             produced: selected.len(),
             acks,
@@ -278,12 +336,20 @@ impl Pipeline {
                 None => break,
             }
         }
-        let last = done.last().map_or(0, |b| b.number);
+        let (last, last_hash) = done
+            .last()
+            .map_or((0, String::new()), |b| (b.number, b.hash.clone()));
         self.cursor.save(&CursorState {
             chain: self.chain_name.to_string(),
             genesis_hash: format!("0x{}", hex::encode(self.chain.genesis())),
             next_block: last + 1,
         })?;
+        if let Some(lease) = &self.lease {
+            lease.report(aurras_domain::lease::Progress {
+                next_block: last + 1,
+                parent_hash: last_hash,
+            });
+        }
         for block in done {
             self.metrics
                 .block_done(block.number, block.decoded, block.produced);

@@ -50,7 +50,7 @@ impl RegisteredSource {
 /// The API refused the operator token: a configuration error, not a passing failure.
 #[derive(Debug, thiserror::Error)]
 #[error("--admin-token: the API at {0} refused the operator token")]
-pub struct TokenRefused(String);
+pub struct TokenRefused(pub String);
 
 /// A client of the management API.
 #[derive(Clone)]
@@ -73,6 +73,18 @@ impl ApiClient {
             token: token.to_owned(),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A request to `path` with the operator token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
     }
 
     async fn get(&self, path: &str) -> Result<reqwest::Response> {

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::chain::{RpcBackend, RpcBackendArg};
 use crate::ingest::{self, IngestPlan};
+use crate::lease::LeaseArg;
 use crate::pipeline::{sleep_or_shutdown, Selection, Start};
 use crate::relay::cli::RelayArgs;
 use crate::relay::topics::TopicSource;
@@ -34,6 +35,8 @@ pub struct WorkerArgs {
     state_dir: PathBuf,
     #[command(flatten)]
     backend: RpcBackendArg,
+    #[command(flatten)]
+    lease: LeaseArg,
     /// How many blocks to fetch from a node at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), env = "AURRAS_FETCH_AHEAD")]
     fetch_ahead: u16,
@@ -58,6 +61,7 @@ pub struct WorkerConfig {
 /// What every chain's ingestion shares.
 struct ChainSettings {
     api: ApiClient,
+    lease: LeaseArg,
     state_dir: PathBuf,
     rpc_backend: RpcBackend,
     fetch_ahead: usize,
@@ -92,6 +96,7 @@ pub fn config(args: WorkerArgs) -> Result<WorkerConfig, Failure> {
     Ok(WorkerConfig {
         chains: ChainSettings {
             api,
+            lease: args.lease,
             state_dir: args.state_dir,
             rpc_backend: args.backend.rpc_backend,
             fetch_ahead: usize::from(args.fetch_ahead),
@@ -292,6 +297,7 @@ async fn ingest_once(
         stop_after: None,
         connect_timeout: settings.connect_timeout,
         metrics_listen: None,
+        lease: settings.lease.config(&settings.api, &source.id),
     };
     ingest::run(plan, stop).await
 }

@@ -100,7 +100,7 @@ async fn blocks_fetched_out_of_order_are_produced_in_order_without_gaps() {
         .await
         .expect("connect");
     let cursor = Cursor::new(state.path().join("cursor"));
-    let pipeline = Pipeline {
+    let mut pipeline = Pipeline {
         chain: Arc::new(chain_client),
         chain_name: name,
         sink: KafkaSink::new(
@@ -118,6 +118,7 @@ async fn blocks_fetched_out_of_order_are_produced_in_order_without_gaps() {
         poll: Duration::from_millis(200),
         fetch_ahead: 8,
         stop_after: Some(to),
+        lease: None,
     };
     let (_keep, shutdown) = tokio::sync::watch::channel(false);
     tokio::time::timeout(Duration::from_secs(120), pipeline.run(shutdown))

@@ -39,6 +39,9 @@ pub enum Operation {
     PushPublicKey,
     TestTrigger,
     Reencrypt,
+    GetLease,
+    TakeLease,
+    ReleaseLease,
 }
 
 /// One route.
@@ -95,6 +98,16 @@ pub const ROUTES: &[Route] = &[
         MAX_TRIGGER_BODY,
     ),
     route("DELETE", "/api/sources/{id}", DeleteSource, Admin, 0),
+    // Which ingestor may produce the source's chain (see `crate::lease`).
+    route("GET", "/api/sources/{id}/lease", GetLease, Admin, 0),
+    route(
+        "PUT",
+        "/api/sources/{id}/lease",
+        TakeLease,
+        Admin,
+        MAX_TRIGGER_BODY,
+    ),
+    route("DELETE", "/api/sources/{id}/lease", ReleaseLease, Admin, 0),
     route(
         "GET",
         "/api/sources/{id}/chain-spec",

@@ -13,6 +13,7 @@
 //! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
 //! | `delivery/<trigger id>` | the trigger's [`DeliveryState`](crate::delivery::DeliveryState): last attempt, recent claims |
 //! | `claim/<key>` | counter electing the one request that creates `<key>` (see below) |
+//! | `lease/<chain>` | the chain's ingestion [`Lease`](crate::lease::Lease): holder, expiry, progress (compare-and-swap) |
 //! | `rate/create/<client>` | the client address's rate-limit window: start and count (compare-and-swap; see [`crate::limits`]) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
@@ -85,6 +86,11 @@ pub fn any_index(topic: &Topic, shard: u32) -> String {
 /// Every any-account shard of a topic.
 pub fn any_indexes(topic: &Topic) -> impl Iterator<Item = String> + '_ {
     (0..ANY_SHARDS).map(move |s| any_index(topic, s))
+}
+
+/// `lease/<chain>`.
+pub fn lease(chain: &str) -> String {
+    format!("lease/{chain}")
 }
 
 /// `claim/<key>`: the creation election for `key`.

@@ -35,6 +35,7 @@ pub mod filter;
 pub mod integer;
 pub mod keys;
 pub mod kv;
+pub mod lease;
 pub mod limits;
 pub mod names;
 pub mod notification;

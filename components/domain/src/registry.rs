@@ -5,7 +5,8 @@
 //!
 //! - this file: the [`Registry`] and its sources;
 //! - `registry/triggers.rs`: triggers, their index lists and the caps on them
-//!   ([`crate::limits::Caps`]), and the lookup dispatch uses.
+//!   ([`crate::limits::Caps`]), and the lookup dispatch uses;
+//! - `registry/leases.rs`: which ingestor may produce a chain's events ([`crate::lease`]).
 
 use std::collections::BTreeSet;
 
@@ -16,6 +17,7 @@ use crate::cas::{self, decode, encode};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::keys;
 use crate::kv::{decode_counter, KeyValue, StoreError};
+use crate::lease::Lease;
 use crate::limits::Caps;
 use crate::names::Topic;
 use crate::secrets;
@@ -23,6 +25,7 @@ use crate::source::{NewSource, Source, SourcePatch};
 use crate::trigger::Trigger;
 use crate::vault::Keyring;
 
+mod leases;
 #[cfg(test)]
 mod tests;
 mod triggers;
@@ -193,6 +196,13 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         if let Some(spec) = &validated.relay_chain_spec {
             self.kv
                 .set(&keys::relay_chain_spec(&source.id), &encode(spec)?)?;
+        }
+        // The chain's (empty) lease exists before anyone can ask for it, so every change to it
+        // is a guarded swap even on a store that does not guard swaps on absent keys. One left
+        // by an earlier source of this chain name stays: it carries that chain's progress.
+        let lease = keys::lease(source.chain.as_str());
+        if self.kv.get(&lease)?.is_none() {
+            self.kv.set(&lease, &encode(&Lease::default())?)?;
         }
         self.kv.set(&keys::source(&source.id), &encode(&source)?)?;
         self.update_list(keys::SOURCES, &source.id, true)?;

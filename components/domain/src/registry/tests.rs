@@ -499,3 +499,49 @@ fn reencrypt_pages_parse_and_refuse_by_name() {
         );
     }
 }
+
+#[test]
+fn of_many_ingestors_asking_at_once_exactly_one_takes_the_lease() {
+    use crate::lease::LeaseRequest;
+    let kv = LaxStore(MemoryStore::default());
+    let reg = Registry::new(&kv, &TEST_KEYRING);
+    let src = source(&reg);
+    let ask = |holder: String| LeaseRequest {
+        holder,
+        ttl_ms: 10_000,
+        progress: None,
+    };
+    let winners: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let (reg, src) = (&reg, &src);
+                scope.spawn(move || {
+                    let holder = format!("host-{i}");
+                    reg.take_lease(&src.id, &ask(holder.clone()), 1_000)
+                        .ok()
+                        .map(|_| holder)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let view = reg.lease(&src.id, 2_000).expect("lease");
+    assert_eq!(view["holder"], json!(winners[0]));
+    assert_eq!(view["chain"], "paseo");
+    let other = reg
+        .take_lease(&src.id, &ask("late".into()), 2_000)
+        .expect_err("held");
+    assert_eq!(other.code, ErrorCode::Conflict);
+    reg.release_lease(&src.id, &winners[0], 3_000)
+        .expect("release");
+    reg.take_lease(&src.id, &ask("late".into()), 3_000)
+        .expect("free again");
+    assert_eq!(
+        reg.lease("src_nope", 3_000).expect_err("no source").code,
+        ErrorCode::NotFound
+    );
+}

@@ -1,0 +1,77 @@
+//! Ingestion leases in the registry: taken, renewed and released by compare-and-swap on
+//! `lease/<chain>`, so two ingestors asking at once never both win. The rules are in
+//! [`crate::lease`].
+
+use serde_json::Value;
+
+use super::Registry;
+use crate::cas;
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::kv::KeyValue;
+use crate::lease::{check_holder, Lease, LeaseRequest};
+
+impl<S: KeyValue + ?Sized> Registry<'_, S> {
+    /// Takes or renews the lease on the chain of source `id` for `req.holder`; the lease's view
+    /// (with the progress an ingestor taking over resumes from). `409` while another holds it.
+    pub fn take_lease(&self, id: &str, req: &LeaseRequest, now_ms: u64) -> ApiResult<Value> {
+        req.validate()?;
+        let chain = self.source(id)?.chain;
+        let mut refused: Option<ApiError> = None;
+        let taken = cas::update(
+            self.kv,
+            &keys::lease(chain.as_str()),
+            |lease: &mut Lease| {
+                refused = None;
+                match lease.take(req, now_ms, chain.as_str()) {
+                    Ok(next) => {
+                        *lease = next.clone();
+                        Some(next)
+                    }
+                    Err(e) => {
+                        refused = Some(e);
+                        None
+                    }
+                }
+            },
+        )?;
+        match (taken, refused) {
+            (Some(lease), _) => Ok(lease.view(chain.as_str(), now_ms)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(ApiError::internal("a lease was neither taken nor refused")),
+        }
+    }
+
+    /// Lets go of the lease on the chain of source `id` if `holder` holds it, keeping its
+    /// progress for the next holder; nothing to do when nobody holds it. `409` when another does.
+    pub fn release_lease(&self, id: &str, holder: &str, now_ms: u64) -> ApiResult<()> {
+        check_holder(holder)?;
+        let chain = self.source(id)?.chain;
+        let mut refused: Option<ApiError> = None;
+        cas::update(
+            self.kv,
+            &keys::lease(chain.as_str()),
+            |lease: &mut Lease| {
+                refused = None;
+                match lease.release(holder, now_ms, chain.as_str()) {
+                    Ok(next) => {
+                        *lease = next?;
+                        Some(())
+                    }
+                    Err(e) => {
+                        refused = Some(e);
+                        None
+                    }
+                }
+            },
+        )?;
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// The lease on the chain of source `id`: holder (`null` when free), time left, progress.
+    pub fn lease(&self, id: &str, now_ms: u64) -> ApiResult<Value> {
+        let chain = self.source(id)?.chain;
+        let lease: Lease = self.read(&keys::lease(chain.as_str()))?.unwrap_or_default();
+        Ok(lease.view(chain.as_str(), now_ms))
+    }
+}
