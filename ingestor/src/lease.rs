@@ -79,6 +79,30 @@ struct ErrorDetail {
     message: String,
 }
 
+/// A chain's lease as `GET /api/sources/{id}/lease` shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LeaseState {
+    /// Who holds it (`None`: nobody).
+    pub holder: Option<String>,
+    /// The last progress reported.
+    pub progress: Option<Progress>,
+}
+
+/// The lease on source `source_id`'s chain (for `status`).
+pub async fn state(api: &ApiClient, source_id: &str) -> Result<LeaseState> {
+    let path = format!("/api/sources/{source_id}/lease");
+    let resp = api
+        .request(Method::GET, &path)
+        .send()
+        .await
+        .with_context(|| format!("--api: cannot reach {}", api.base()))?;
+    match resp.status() {
+        StatusCode::OK => resp.json().await.context("--api: unexpected lease"),
+        StatusCode::UNAUTHORIZED => Err(TokenRefused(api.base().into()).into()),
+        status => bail!("--api: GET {path} answered {status}"),
+    }
+}
+
 /// A holder name unique to this process: `host:pid:start-time`.
 pub fn holder_name() -> String {
     let host = nix::unistd::gethostname()

@@ -48,7 +48,10 @@ pub struct StatusArgs {
 #[derive(Debug, Serialize)]
 struct ChainStatus {
     chain: String,
-    /// The first block not yet fully produced (`None`: no cursor yet).
+    /// The ingestor holding the chain's lease (`None`: nobody, or leasing is off).
+    holder: Option<String>,
+    /// The first block not yet fully produced (`None`: no cursor yet): the later of the local
+    /// cursor and the progress the lease holder last reported (it may run on another host).
     next_block: Option<u64>,
     finalized_head: Option<u64>,
     /// Finalized blocks not yet produced.
@@ -101,13 +104,25 @@ async fn chain_status(
     timeout: Duration,
 ) -> ChainStatus {
     let mut problems = Vec::new();
-    let next_block = match cursor.read() {
+    let local = match cursor.read() {
         Ok(state) => state.map(|s| s.next_block),
         Err(e) => {
             problems.push(format!("{e:#}"));
             None
         }
     };
+    let lease = match crate::lease::state(api, &source.id).await {
+        Ok(lease) => Some(lease),
+        Err(e) => {
+            problems.push(format!("lease: {e:#}"));
+            None
+        }
+    };
+    let shared = lease
+        .as_ref()
+        .and_then(|l| l.progress.as_ref())
+        .map(|p| p.next_block);
+    let next_block = local.max(shared);
     let finalized_head = match tokio::time::timeout(timeout, head(api, &source, backend)).await {
         Ok(Ok(head)) => Some(head),
         Ok(Err(e)) => {
@@ -125,6 +140,7 @@ async fn chain_status(
     };
     ChainStatus {
         chain: source.chain,
+        holder: lease.and_then(|l| l.holder),
         next_block,
         finalized_head,
         lag,
@@ -146,17 +162,18 @@ fn or_dash(n: Option<u64>) -> String {
 
 fn print_status_table(lines: &[ChainStatus]) {
     println!(
-        "{:<16} {:>12} {:>15} {:>8}  events",
-        "chain", "next block", "finalized head", "lag"
+        "{:<16} {:>12} {:>15} {:>8}  {:<32} events",
+        "chain", "next block", "finalized head", "lag", "lease holder"
     );
     for line in lines {
         let events: Vec<&str> = line.events.iter().map(String::as_str).collect();
         println!(
-            "{:<16} {:>12} {:>15} {:>8}  {}",
+            "{:<16} {:>12} {:>15} {:>8}  {:<32} {}",
             line.chain,
             or_dash(line.next_block),
             or_dash(line.finalized_head),
             or_dash(line.lag),
+            line.holder.as_deref().unwrap_or("-"),
             events.join(", ")
         );
         if let Some(problem) = &line.problem {

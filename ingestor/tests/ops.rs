@@ -99,6 +99,10 @@ async fn status_topics_and_replay_tell_and_repair_what_the_pipeline_holds() {
         Some((finalized + 1).saturating_sub(next))
     );
     assert_eq!(paseo["events"][0], "Balances.Transfer");
+    assert!(
+        paseo["holder"].as_str().is_some_and(|h| h.contains(':')),
+        "the live ingestor holds the chain's lease: {status}"
+    );
 
     let topics = json_of(&run(&[
         "topics",
