@@ -98,6 +98,11 @@ pub async fn state(api: &ApiClient, source_id: &str) -> Result<LeaseState> {
         .with_context(|| format!("--api: cannot reach {}", api.base()))?;
     match resp.status() {
         StatusCode::OK => resp.json().await.context("--api: unexpected lease"),
+        // Nobody holds it (the source itself exists: it was just listed).
+        StatusCode::NOT_FOUND => Ok(LeaseState {
+            holder: None,
+            progress: None,
+        }),
         StatusCode::UNAUTHORIZED => Err(TokenRefused(api.base().into()).into()),
         status => bail!("--api: GET {path} answered {status}"),
     }

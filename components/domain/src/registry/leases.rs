@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Registry;
 use crate::cas;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::keys;
 use crate::kv::KeyValue;
 use crate::lease::{check_holder, Lease, LeaseRequest};
@@ -68,10 +68,18 @@ impl<S: KeyValue + ?Sized> Registry<'_, S> {
         refused.map_or(Ok(()), Err)
     }
 
-    /// The lease on the chain of source `id`: holder (`null` when free), time left, progress.
+    /// The lease on the chain of source `id` while someone holds it: holder, time left,
+    /// progress. `404` when nobody does (released or lapsed: the lease is gone as a resource,
+    /// though its progress waits in the store for the next holder).
     pub fn lease(&self, id: &str, now_ms: u64) -> ApiResult<Value> {
         let chain = self.source(id)?.chain;
         let lease: Lease = self.read(&keys::lease(chain.as_str()))?.unwrap_or_default();
+        if !lease.held(now_ms) {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("nobody holds the lease on {chain}"),
+            ));
+        }
         Ok(lease.view(chain.as_str(), now_ms))
     }
 }

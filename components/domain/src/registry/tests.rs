@@ -538,6 +538,10 @@ fn of_many_ingestors_asking_at_once_exactly_one_takes_the_lease() {
     assert_eq!(other.code, ErrorCode::Conflict);
     reg.release_lease(&src.id, &winners[0], 3_000)
         .expect("release");
+    assert_eq!(
+        reg.lease(&src.id, 3_000).expect_err("nobody holds it").code,
+        ErrorCode::NotFound
+    );
     reg.take_lease(&src.id, &ask("late".into()), 3_000)
         .expect("free again");
     assert_eq!(
