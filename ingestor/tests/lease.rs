@@ -149,15 +149,16 @@ async fn a_second_ingestor_stands_by_takes_over_from_the_first_ones_progress_and
     })
     .await;
 
-    // The first ingestor freezes; a transfer made before anyone takes over is not lost.
+    // The first ingestor freezes; transfers made before anyone takes over are not lost (the
+    // first of them lies before the head the second ingestor would otherwise start at).
     kill(Pid::from_raw(a.id() as i32), Signal::SIGSTOP).expect("SIGSTOP");
-    transfer(&chain.url, &[22 * PAS]).await;
+    transfer(&chain.url, &[22 * PAS, 25 * PAS]).await;
     let taken = lease_until(&w, "the second ingestor takes over", |l| {
         l["holder"].is_string() && l["holder"] != holder_a.as_str()
     })
     .await;
     let holder_b = taken["holder"].as_str().unwrap_or_default().to_owned();
-    let seen = published(&broker.addr, 22 * PAS);
+    let seen = published(&broker.addr, 25 * PAS);
     assert!(seen.contains_key(&(22 * PAS)), "{seen:?}");
     assert!(
         log_of(&log_b).contains("resuming where the last holder of the lease stopped"),
@@ -187,7 +188,7 @@ async fn a_second_ingestor_stands_by_takes_over_from_the_first_ones_progress_and
     let counts: BTreeMap<u128, usize> = seen.iter().map(|(a, (n, _))| (*a / PAS, *n)).collect();
     assert_eq!(
         counts,
-        BTreeMap::from([(21, 1), (22, 1), (23, 1), (24, 1)]),
+        BTreeMap::from([(21, 1), (22, 1), (23, 1), (24, 1), (25, 1)]),
         "each transfer exactly once (PAS → copies)\nA:\n{}\nB:\n{}",
         log_of(&log_a),
         log_of(&log_b)
