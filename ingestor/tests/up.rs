@@ -236,7 +236,7 @@ fn alive(pid: i32) -> bool {
 }
 
 /// Runs the printed command as a newcomer would, from the repository.
-fn run_printed(command: &[String], amount: &str) {
+fn run_printed(command: &[String], amount: &str, logs: &Path) {
     let (program, args) = command.split_first().expect("a command");
     let mut args = args.to_vec();
     if let Some(last) = args.last_mut() {
@@ -249,9 +249,10 @@ fn run_printed(command: &[String], amount: &str) {
         .expect("the printed command runs");
     assert!(
         out.status.success(),
-        "{command:?}: {}{}",
+        "{command:?}: {}{}\nthe dev chain's log:\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(logs.join("dev-chain.log")).unwrap_or_default()
     );
 }
 
@@ -307,7 +308,7 @@ async fn one_command_delivers_a_transfer_to_a_browser_and_ctrl_c_leaves_nothing_
     assert_eq!(command[0], "node", "{command:?}");
     let phone = push.subscribe();
     push_trigger(&setup.app(), &phone).await;
-    run_printed(&command, "1.5");
+    run_printed(&command, "1.5", &setup.state.path().join("state/logs"));
     let got = push.wait_for(&phone, 1, WAIT).await;
     assert_eq!(got.len(), 1, "rejections: {:?}", push.rejections());
     let body = got[0].json().expect("decrypted payload")["body"]
@@ -328,7 +329,7 @@ async fn one_command_delivers_a_transfer_to_a_browser_and_ctrl_c_leaves_nothing_
     // Started again on the same state: the delivered transfer stays delivered, the next arrives.
     let mut up = setup.start();
     let command = up.transfer_command().await;
-    run_printed(&command, "2");
+    run_printed(&command, "2", &setup.state.path().join("state/logs"));
     let got = push.wait_for(&phone, 2, WAIT).await;
     assert_eq!(got.len(), 2, "rejections: {:?}", push.rejections());
     let body = got[1].json().expect("decrypted payload")["body"].to_string();
