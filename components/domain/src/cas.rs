@@ -83,64 +83,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::{MemoryStore, StoreError};
-
-    /// A store in which another request's write lands between this request's election and its
-    /// own write: the interleaving a stalled elected request meets when the others fall back.
-    struct WriteAfterElection<'a> {
-        inner: MemoryStore,
-        key: &'a str,
-        theirs: &'a [u8],
-    }
-
-    impl KeyValue for WriteAfterElection<'_> {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.get(key)
-        }
-        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-            self.inner.get_many(keys)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-            self.inner.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.inner.delete(key)
-        }
-        fn compare_and_swap(
-            &self,
-            key: &str,
-            expected: Option<&[u8]>,
-            value: &[u8],
-        ) -> Result<bool, StoreError> {
-            self.inner.compare_and_swap(key, expected, value)
-        }
-        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-            let n = self.inner.increment(key, delta)?;
-            if key == keys::creation_claim(self.key) {
-                assert!(self.inner.compare_and_swap(self.key, None, self.theirs)?);
-            }
-            Ok(n)
-        }
-        fn list_keys(&self) -> Result<Vec<String>, StoreError> {
-            self.inner.list_keys()
-        }
-    }
+    use crate::kv::MemoryStore;
 
     #[test]
     fn an_elected_create_never_erases_a_write_that_came_first() {
-        let kv = WriteAfterElection {
-            inner: MemoryStore::default(),
-            key: "ix/list",
-            theirs: br#"["a"]"#,
-        };
-        let added = update(&kv, "ix/list", |ids: &mut Vec<String>| {
+        let kv = MemoryStore::default();
+        // Other requests stopped waiting for the elected one and created the key themselves.
+        assert!(kv
+            .compare_and_swap("ix/list", None, br#"["a"]"#)
+            .expect("fallback"));
+        // The elected request was merely slow: its write comes now and must not land.
+        assert!(!create(&kv, "ix/list", br#"["b"]"#, 0).expect("create"));
+        assert_eq!(
+            kv.get("ix/list").expect("get").as_deref(),
+            Some(&br#"["a"]"#[..])
+        );
+        // Its update then starts over from what is there, and keeps both.
+        update(&kv, "ix/list", |ids: &mut Vec<String>| {
             ids.push("b".into());
             Some(())
         })
         .expect("update");
-        assert_eq!(added, Some(()));
-        let stored = kv.get("ix/list").expect("get").expect("stored");
-        let ids: Vec<String> = serde_json::from_slice(&stored).expect("ids");
+        let ids: Vec<String> =
+            serde_json::from_slice(&kv.get("ix/list").expect("get").expect("stored")).expect("ids");
         assert_eq!(ids, ["a", "b"]);
     }
 }

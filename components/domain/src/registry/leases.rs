@@ -16,56 +16,47 @@ impl<S: KeyValue + ?Sized> Registry<'_, S> {
     /// (with the progress an ingestor taking over resumes from). `409` while another holds it.
     pub fn take_lease(&self, id: &str, req: &LeaseRequest, now_ms: u64) -> ApiResult<Value> {
         req.validate()?;
-        let chain = self.source(id)?.chain;
-        let mut refused: Option<ApiError> = None;
-        let taken = cas::update(
-            self.kv,
-            &keys::lease(chain.as_str()),
-            |lease: &mut Lease| {
-                refused = None;
-                match lease.take(req, now_ms, chain.as_str()) {
-                    Ok(next) => {
-                        *lease = next.clone();
-                        Some(next)
-                    }
-                    Err(e) => {
-                        refused = Some(e);
-                        None
-                    }
-                }
-            },
-        )?;
-        match (taken, refused) {
-            (Some(lease), _) => Ok(lease.view(chain.as_str(), now_ms)),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err(ApiError::internal("a lease was neither taken nor refused")),
-        }
+        let (chain, taken) =
+            self.change_lease(id, |lease, chain| lease.take(req, now_ms, chain).map(Some))?;
+        let taken = taken.ok_or_else(|| ApiError::internal("a granted lease was not stored"))?;
+        Ok(taken.view(&chain, now_ms))
     }
 
     /// Lets go of the lease on the chain of source `id` if `holder` holds it, keeping its
     /// progress for the next holder; nothing to do when nobody holds it. `409` when another does.
     pub fn release_lease(&self, id: &str, holder: &str, now_ms: u64) -> ApiResult<()> {
         check_holder(holder)?;
-        let chain = self.source(id)?.chain;
-        let mut refused: Option<ApiError> = None;
-        cas::update(
-            self.kv,
-            &keys::lease(chain.as_str()),
-            |lease: &mut Lease| {
-                refused = None;
-                match lease.release(holder, now_ms, chain.as_str()) {
-                    Ok(next) => {
-                        *lease = next?;
-                        Some(())
-                    }
-                    Err(e) => {
-                        refused = Some(e);
-                        None
-                    }
+        self.change_lease(id, |lease, chain| lease.release(holder, now_ms, chain))?;
+        Ok(())
+    }
+
+    /// Applies `change` to the lease on the chain of source `id` by compare-and-swap, retried on
+    /// conflict from a fresh read; `change` answers the next lease, `None` to leave it, or the
+    /// refusal. The chain's name and the lease written.
+    fn change_lease(
+        &self,
+        id: &str,
+        change: impl Fn(&Lease, &str) -> ApiResult<Option<Lease>>,
+    ) -> ApiResult<(String, Option<Lease>)> {
+        let chain = self.source(id)?.chain.to_string();
+        let mut refused = None;
+        let written = cas::update(self.kv, &keys::lease(&chain), |lease: &mut Lease| {
+            refused = None;
+            match change(lease, &chain) {
+                Ok(next) => {
+                    *lease = next?;
+                    Some(lease.clone())
                 }
-            },
-        )?;
-        refused.map_or(Ok(()), Err)
+                Err(e) => {
+                    refused = Some(e);
+                    None
+                }
+            }
+        })?;
+        match refused {
+            Some(e) => Err(e),
+            None => Ok((chain, written)),
+        }
     }
 
     /// The lease on the chain of source `id` while someone holds it: holder, time left,
