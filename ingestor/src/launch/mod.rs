@@ -274,7 +274,37 @@ async fn start_dev_chain(args: &UpArgs, children: &mut Children) -> Result<Strin
     children
         .wait_for_port(args.dev_chain_port, Duration::from_secs(180))
         .await?;
+    ensure_first_block(args.dev_chain_port).await?;
     Ok(format!("ws://127.0.0.1:{}", args.dev_chain_port))
+}
+
+/// chopsticks builds block 1 of a genesis chain while it starts, but that build sometimes fails
+/// (`Timestamp slot must match CurrentSlot`: about one start in six here) and the port opens
+/// anyway; a chain left at block 0 refuses the printed polkadot.js transfer with `badProof`.
+/// Waits a moment for block 1, then builds it with chopsticks' `dev_newBlock`.
+async fn ensure_first_block(port: u16) -> Result<()> {
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let call = |method: &'static str| {
+        http.post(&url)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}))
+            .send()
+    };
+    for attempt in 0..60 {
+        let header: serde_json::Value = call("chain_getHeader").await?.json().await?;
+        let number = header["result"]["number"]
+            .as_str()
+            .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok());
+        if number.is_some_and(|n| n >= 1) {
+            return Ok(());
+        }
+        if attempt >= 10 {
+            tracing::info!("the dev chain is still at its genesis; building block 1");
+            call("dev_newBlock").await?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("--dev-chain: chopsticks on port {port} did not build its first block")
 }
 
 /// Registers the dev chain as the source `dev`, or points the registered one at this start's

@@ -112,12 +112,54 @@ impl LocalChain {
             &log,
             Duration::from_secs(120),
         )?;
+        ensure_first_block(port)?;
         Ok(Self {
             _child: guard,
             url: format!("ws://127.0.0.1:{port}"),
             _dir: dir,
         })
     }
+}
+
+/// As `aurras-ingestor up` does for its dev chain (see `ensure_first_block` there): chopsticks'
+/// build of block 1 at start sometimes fails, and polkadot.js transfers on a chain left at
+/// block 0 are refused (`badProof`). Waits for block 1, building it with `dev_newBlock` if it does
+/// not come. On a thread of its own, since callers may be inside a runtime.
+fn ensure_first_block(port: u16) -> Result<()> {
+    let url = format!("http://127.0.0.1:{port}");
+    std::thread::spawn(move || -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let http = reqwest::Client::new();
+            for attempt in 0..60 {
+                let header: serde_json::Value = http
+                    .post(&url)
+                    .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "chain_getHeader", "params": []}))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let number = header["result"]["number"]
+                    .as_str()
+                    .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok());
+                if number.is_some_and(|n| n >= 1) {
+                    return Ok(());
+                }
+                if attempt >= 10 {
+                    http.post(&url)
+                        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "dev_newBlock", "params": []}))
+                        .send()
+                        .await?;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            bail!("chopsticks on port {port} did not build its first block")
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the first-block check panicked"))?
 }
 
 /// A tansu broker with in-memory storage.
