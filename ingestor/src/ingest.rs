@@ -124,12 +124,12 @@ pub async fn run(plan: IngestPlan, shutdown: watch::Receiver<bool>) -> Result<()
         pipeline.lease = Some(lease);
         let ended = pipeline.run(shutdown.clone()).await;
         // Dropping the lease stops its renewals; a run that ended for good lets go of it, so a
-        // standby takes over at once instead of after the time to live.
-        pipeline.lease = None;
+        // standby takes over at once (from this run's progress) instead of after the time to live.
+        let progress = pipeline.lease.take().and_then(|l| l.progress());
         if ended.as_ref().is_ok_and(|e| *e == Ended::LeaseLost) {
             continue;
         }
-        leaser.release().await;
+        leaser.release(progress).await;
         return ended.map(drop).map_err(Failure::Runtime);
     }
 }

@@ -98,11 +98,6 @@ pub async fn state(api: &ApiClient, source_id: &str) -> Result<LeaseState> {
         .with_context(|| format!("--api: cannot reach {}", api.base()))?;
     match resp.status() {
         StatusCode::OK => resp.json().await.context("--api: unexpected lease"),
-        // Nobody holds it (the source itself exists: it was just listed).
-        StatusCode::NOT_FOUND => Ok(LeaseState {
-            holder: None,
-            progress: None,
-        }),
         StatusCode::UNAUTHORIZED => Err(TokenRefused(api.base().into()).into()),
         status => bail!("--api: GET {path} answered {status}"),
     }
@@ -240,19 +235,15 @@ impl Leaser {
         }
     }
 
-    /// Lets go of the lease (on a clean stop), so another ingestor takes over at once.
-    pub async fn release(&self) {
-        let path = format!(
-            "/api/sources/{}/lease?holder={}",
-            self.config.source_id, self.holder
-        );
-        let released = self.config.api.request(Method::DELETE, &path).send().await;
-        match released {
-            Ok(r) if r.status() == StatusCode::NO_CONTENT => {
-                tracing::info!("released the chain's ingestion lease");
+    /// Lets go of the lease (on a clean stop: a time to live of 0), reporting the progress of
+    /// the run that held it last, so another ingestor takes over at once from there.
+    pub async fn release(&self, progress: Option<Progress>) {
+        match self.ask_for(Duration::ZERO, progress).await {
+            Ok(Answer::Granted(_)) => tracing::info!("released the chain's ingestion lease"),
+            Ok(Answer::Held { by, .. }) => {
+                tracing::info!(holder = %by, "the chain's ingestion lease was already another's");
             }
-            Ok(r) => tracing::warn!("releasing the lease: the API answered {}", r.status()),
-            Err(e) => tracing::warn!("releasing the lease: {e}"),
+            Err(e) => tracing::warn!("releasing the chain's ingestion lease: {e:#}"),
         }
     }
 
@@ -296,10 +287,14 @@ impl Leaser {
     }
 
     async fn ask(&self, progress: Option<Progress>) -> Result<Answer> {
+        self.ask_for(self.config.ttl, progress).await
+    }
+
+    async fn ask_for(&self, ttl: Duration, progress: Option<Progress>) -> Result<Answer> {
         let path = format!("/api/sources/{}/lease", self.config.source_id);
         let body = json!({
             "holder": self.holder,
-            "ttl_ms": u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX),
+            "ttl_ms": u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             "progress": progress,
         });
         let resp = self

@@ -26,7 +26,7 @@ use aurras_ingestor::chain::{Endpoint, RpcBackendArg};
 use aurras_ingestor::ingest::IngestPlan;
 use aurras_ingestor::launch::{self, UpArgs};
 use aurras_ingestor::lease::LeaseArg;
-use aurras_ingestor::ops::{self, StatusArgs, TopicsArgs};
+use aurras_ingestor::ops::{self, ReencryptArgs, StatusArgs, TopicsArgs};
 use aurras_ingestor::pipeline::{Selection, Start};
 use aurras_ingestor::relay::{self, cli::RelayArgs};
 use aurras_ingestor::sink::TopicSettings;
@@ -60,6 +60,8 @@ enum Command {
     Status(StatusArgs),
     /// The broker's topics, their records, and the source feeding each.
     Topics(TopicsArgs),
+    /// Re-encrypt every trigger record under the app's current key, after a key rotation.
+    Reencrypt(ReencryptArgs),
 }
 
 #[derive(Args)]
@@ -368,6 +370,7 @@ async fn main() -> ExitCode {
         Command::Replay(args) => replay(args, shutdown_on_signals()).await,
         Command::Status(args) => ops::status(args).await,
         Command::Topics(args) => ops::topics(args).await,
+        Command::Reencrypt(args) => ops::reencrypt(args).await,
         Command::Bench(args) => bench::run(args)
             .await
             .map(|_| ())

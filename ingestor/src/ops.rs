@@ -1,6 +1,6 @@
 //! Commands for operators: `status` (per chain: cursor, finalized head, lag) and `topics` (what
 //! the broker holds, and which registered source feeds each topic). Both print a table, or JSON
-//! with `--json`.
+//! with `--json`. `reencrypt` moves trigger records to the app's current key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,6 +18,9 @@ use crate::chain::{Chain, RpcBackend, RpcBackendArg};
 use crate::cursor::Cursor;
 use crate::sources::{ApiClient, RegisteredSource};
 use crate::Failure;
+
+mod reencrypt;
+pub use reencrypt::{reencrypt, ReencryptArgs};
 
 /// Where the chains registered at the API stand: cursor, finalized head, lag.
 #[derive(Args)]

@@ -51,7 +51,7 @@ fn start(app: &str, brokers: &str, cursor: &Path, log: &Path) -> Ingestor {
     )
 }
 
-/// The lease as the API reports it (`null` while nobody holds it).
+/// The lease as the API reports it.
 async fn lease(w: &World) -> Value {
     let answer = w
         .app
@@ -63,11 +63,8 @@ async fn lease(w: &World) -> Value {
         )
         .await
         .expect("lease");
-    match answer.status {
-        200 => answer.body,
-        404 => Value::Null,
-        _ => panic!("{answer:?}"),
-    }
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body
 }
 
 /// Waits until `check` holds for the lease, returning it.

@@ -157,3 +157,85 @@ async fn status_topics_and_replay_tell_and_repair_what_the_pipeline_holds() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--from and --to"));
 }
+
+/// `reencrypt` after a key rotation: every trigger moves to the new key, page by page, so the
+/// old key can then be dropped; a wrong token is a configuration error. (Multi-threaded: the app
+/// runs on this runtime while the command blocks one thread.)
+#[tokio::test(flavor = "multi_thread")]
+async fn reencrypt_moves_every_trigger_to_the_new_key() {
+    const KEYS: &str = "SPIN_VARIABLE_ENCRYPTION_KEYS";
+    const NEW_KEY: &str = "t2:cm90YXRlZC1hdXJyYXMtdGVzdC1rZXktMzItYnl0ZXM=";
+    let mut app = aurras_e2e::App::start().await.expect("app");
+    let source = app
+        .call(
+            "POST",
+            "/api/sources",
+            Some(ADMIN_TOKEN),
+            Some(&aurras_e2e::paseo_transfers_source()),
+        )
+        .await
+        .expect("source");
+    assert_eq!(source.status, 201, "{}", source.body);
+    let mut triggers = Vec::new();
+    for n in 0..3 {
+        let created = app
+            .call(
+                "POST",
+                "/api/triggers",
+                None,
+                Some(
+                    &serde_json::json!({"source": source.body["id"], "event": "Balances.Transfer",
+                    "action": {"webhook": {"url": format!("https://hooks.example.com/in/{n}")}}}),
+                ),
+            )
+            .await
+            .expect("trigger");
+        assert_eq!(created.status, 201, "{}", created.body);
+        triggers.push((created.body["id"].clone(), created.body["token"].clone()));
+    }
+    let rotated = format!("{NEW_KEY},{}", aurras_e2e::ENCRYPTION_KEYS);
+    app.restart_with(|o| {
+        o.variables.insert(KEYS.into(), rotated);
+    })
+    .await
+    .expect("restart");
+
+    let url = app.url();
+    let out = run(&[
+        "reencrypt",
+        "--api",
+        &url,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--batch",
+        "2",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3 trigger records examined, 3 re-sealed; every record is under key t2"
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .args(["reencrypt", "--api", &url, "--admin-token", "wrong"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+
+    // The old key dropped: every trigger still opens.
+    app.restart_with(|o| {
+        o.variables.insert(KEYS.into(), NEW_KEY.into());
+    })
+    .await
+    .expect("restart");
+    for (id, token) in &triggers {
+        let read = app
+            .call(
+                "GET",
+                &format!("/api/triggers/{}", id.as_str().unwrap_or_default()),
+                token.as_str(),
+                None,
+            )
+            .await
+            .expect("read");
+        assert_eq!(read.status, 200, "{}", read.body);
+    }
+}

@@ -12,7 +12,7 @@ use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};
 use aurras_domain::delivery::Outcome;
 use aurras_domain::dispatch::{Job, Record};
-use aurras_domain::lease::{holder_from_query, LeaseRequest};
+use aurras_domain::lease::LeaseRequest;
 use aurras_domain::limits::{client_key, Limits, RateLimiter};
 use aurras_domain::notification::test_envelope;
 use aurras_domain::registry::{Caller, Registry, ResealPage};
@@ -196,11 +196,6 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::TakeLease => {
             let ask = parse_json::<LeaseRequest>(&body)?;
             Answer::json(200, registry.take_lease(&param("id"), &ask, now_millis())?)
-        }
-        Operation::ReleaseLease => {
-            let holder = holder_from_query(req.query())?;
-            registry.release_lease(&param("id"), &holder, now_millis())?;
-            Answer::empty(204)
         }
         Operation::Health | Operation::OpenApi => unreachable!("answered above"),
     })

@@ -41,7 +41,6 @@ pub enum Operation {
     Reencrypt,
     GetLease,
     TakeLease,
-    ReleaseLease,
 }
 
 /// One route.
@@ -107,7 +106,6 @@ pub const ROUTES: &[Route] = &[
         Admin,
         MAX_TRIGGER_BODY,
     ),
-    route("DELETE", "/api/sources/{id}/lease", ReleaseLease, Admin, 0),
     route(
         "GET",
         "/api/sources/{id}/chain-spec",

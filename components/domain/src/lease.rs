@@ -2,7 +2,9 @@
 //! one chain on different hosts never produce side by side.
 //!
 //! A lease is held for a time to live and renewed well before it lapses; another ingestor asking
-//! meanwhile is refused (`409`, `Retry-After`) and stands by. Expiry is judged on the app's clock
+//! meanwhile is refused (`409`, `Retry-After`) and stands by. Its holder lets go by asking for a
+//! time to live of 0 (an update, as Kubernetes' `Lease` objects are released, rather than a
+//! delete: the lease, with its progress, stays a resource of the source). Expiry is judged on the app's clock
 //! only; the holder judges its own deadline on its local monotonic clock from the moment it *sent*
 //! the request, so it stops producing before the app would hand the lease to anyone else (only
 //! the rate of the two clocks matters, never their offset).
@@ -39,13 +41,13 @@ pub struct Progress {
     pub parent_hash: String,
 }
 
-/// `PUT /api/sources/{id}/lease`: take or renew the lease.
+/// `PUT /api/sources/{id}/lease`: take or renew the lease, or (`ttl_ms: 0`) let go of it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseRequest {
     /// Who asks: unique per ingestor process (`host:pid:random`).
     pub holder: String,
-    /// How long the lease lasts from now unless renewed.
+    /// How long the lease lasts from now unless renewed; 0 lets go of it.
     #[serde(deserialize_with = "crate::integer::unsigned")]
     pub ttl_ms: u64,
     /// The asker's progress, when it has produced anything.
@@ -80,39 +82,15 @@ pub fn check_holder(holder: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// The holder named by `DELETE …/lease?holder=<holder>`'s query (percent-encoded or not).
-pub fn holder_from_query(query: &str) -> ApiResult<String> {
-    let mut holder = None;
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        if name != "holder" {
-            return Err(ApiError::new(
-                ErrorCode::UnknownField,
-                format!("unknown query parameter {name:?}"),
-            )
-            .at(name));
-        }
-        holder = Some(value.into_owned());
-    }
-    let holder = holder.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::MissingField,
-            "name the holder letting go: ?holder=…",
-        )
-        .at("holder")
-    })?;
-    check_holder(&holder)?;
-    Ok(holder)
-}
-
 impl LeaseRequest {
     /// Checks the fields.
     pub fn validate(&self) -> ApiResult<()> {
         check_holder(&self.holder)?;
-        if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl_ms) {
+        if self.ttl_ms != 0 && !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl_ms) {
             return Err(ApiError::invalid(
                 "ttl_ms",
                 format!(
-                    "{} ms is not a lease time: between {MIN_TTL_MS} and {MAX_TTL_MS}",
+                    "{} ms is not a lease time: 0 to let go, or {MIN_TTL_MS} to {MAX_TTL_MS}",
                     self.ttl_ms
                 ),
             ));
@@ -142,8 +120,9 @@ impl Lease {
         !self.holder.is_empty() && self.expires_at_ms > now_ms
     }
 
-    /// The lease after `req` at `now_ms`: granted when free, lapsed or already the asker's;
-    /// `409 conflict` (with `Retry-After`) while another holds it. Progress not reported is kept.
+    /// The lease after `req` at `now_ms`: granted (or, with `ttl_ms: 0`, let go of) when free,
+    /// lapsed or already the asker's; `409 conflict` (with `Retry-After`) while another holds it.
+    /// Progress not reported is kept.
     pub fn take(&self, req: &LeaseRequest, now_ms: u64, chain: &str) -> ApiResult<Lease> {
         if self.held(now_ms) && self.holder != req.holder {
             let left = self.expires_at_ms - now_ms;
@@ -157,39 +136,28 @@ impl Lease {
             .at("holder")
             .with_header("retry-after", left.div_ceil(1000).to_string()));
         }
+        let progress = req.progress.clone().or_else(|| self.progress.clone());
+        if req.ttl_ms == 0 {
+            return Ok(Lease {
+                holder: String::new(),
+                expires_at_ms: 0,
+                progress,
+            });
+        }
         Ok(Lease {
             holder: req.holder.clone(),
             expires_at_ms: now_ms.saturating_add(req.ttl_ms),
-            progress: req.progress.clone().or_else(|| self.progress.clone()),
+            progress,
         })
     }
 
-    /// The lease after its holder lets go: `None` when there is nothing to change (held by
-    /// nobody, or lapsed), `409` while another holds it.
-    pub fn release(&self, holder: &str, now_ms: u64, chain: &str) -> ApiResult<Option<Lease>> {
-        if !self.held(now_ms) {
-            return Ok(None);
-        }
-        if self.holder != holder {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!("{chain}'s lease is held by {}, not {holder}", self.holder),
-            )
-            .at("holder"));
-        }
-        Ok(Some(Lease {
-            holder: String::new(),
-            expires_at_ms: 0,
-            progress: self.progress.clone(),
-        }))
-    }
-
-    /// The API's view of a held lease at `now_ms`: holder, time left, progress.
+    /// The API's view at `now_ms`: holder (`null` when free), time left, progress.
     pub fn view(&self, chain: &str, now_ms: u64) -> Value {
+        let held = self.held(now_ms);
         json!({
             "chain": chain,
-            "holder": self.holder,
-            "expires_in_ms": self.expires_at_ms.saturating_sub(now_ms),
+            "holder": held.then_some(&self.holder),
+            "expires_in_ms": if held { self.expires_at_ms - now_ms } else { 0 },
             "progress": self.progress,
         })
     }
@@ -234,14 +202,18 @@ mod tests {
         assert_eq!(lapsed.holder, "b");
         assert_eq!(lapsed.progress.as_ref().map(|p| p.next_block), Some(5));
 
-        assert!(lapsed.release("a", 16_000, "paseo").is_err());
-        let released = lapsed
-            .release("b", 16_000, "paseo")
-            .expect("release")
-            .expect("changed");
+        let let_go = |holder: &str| LeaseRequest {
+            ttl_ms: 0,
+            ..ask(holder, None)
+        };
+        assert!(lapsed.take(&let_go("a"), 16_000, "paseo").is_err());
+        let released = lapsed.take(&let_go("b"), 16_000, "paseo").expect("release");
         assert!(!released.held(16_000));
         assert_eq!(released.progress.as_ref().map(|p| p.next_block), Some(5));
-        assert_eq!(released.release("b", 16_000, "paseo").expect("again"), None);
+        assert_eq!(released.view("paseo", 16_000)["holder"], Value::Null);
+        assert_eq!(released.view("paseo", 16_000)["expires_in_ms"], 0);
+        let again = released.take(&let_go("b"), 16_000, "paseo").expect("again");
+        assert_eq!(again, released, "letting go twice changes nothing");
         let c = released
             .take(&ask("c", Some(9)), 16_001, "paseo")
             .expect("free");
@@ -259,6 +231,9 @@ mod tests {
         r.ttl_ms = 999;
         assert_eq!(field(r).as_deref(), Some("ttl_ms"));
         let mut r = ask("a", None);
+        r.ttl_ms = 0;
+        assert!(r.validate().is_ok(), "0 lets go");
+        let mut r = ask("a", None);
         r.ttl_ms = MAX_TTL_MS + 1;
         assert_eq!(field(r).as_deref(), Some("ttl_ms"));
         assert_eq!(
@@ -274,17 +249,5 @@ mod tests {
         assert!(check_holder(&"h".repeat(MAX_HOLDER_LEN + 1)).is_err());
         assert!(check_holder("host-1.example:4242:9f@x_y").is_ok());
         assert!(check_holder("a%20b").is_err());
-    }
-
-    #[test]
-    fn the_release_query_names_one_holder() {
-        assert_eq!(holder_from_query("holder=h:1").expect("ok"), "h:1");
-        assert_eq!(holder_from_query("holder=h%3A1").expect("ok"), "h:1");
-        let code = |q: &str| holder_from_query(q).expect_err("bad").code;
-        assert_eq!(code(""), ErrorCode::MissingField);
-        assert_eq!(code("holder=a%20b"), ErrorCode::InvalidField);
-        assert_eq!(code("holder=a%25b"), ErrorCode::InvalidField);
-        assert_eq!(code("holder=a&force=1"), ErrorCode::UnknownField);
-        assert_eq!(code("force"), ErrorCode::UnknownField);
     }
 }

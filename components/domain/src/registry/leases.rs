@@ -6,28 +6,21 @@ use serde_json::Value;
 
 use super::Registry;
 use crate::cas;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::kv::KeyValue;
-use crate::lease::{check_holder, Lease, LeaseRequest};
+use crate::lease::{Lease, LeaseRequest};
 
 impl<S: KeyValue + ?Sized> Registry<'_, S> {
-    /// Takes or renews the lease on the chain of source `id` for `req.holder`; the lease's view
-    /// (with the progress an ingestor taking over resumes from). `409` while another holds it.
+    /// Takes or renews the lease on the chain of source `id` for `req.holder`, or lets go of it
+    /// (`ttl_ms: 0`, keeping its progress for the next holder); the lease's view (with the
+    /// progress an ingestor taking over resumes from). `409` while another holds it.
     pub fn take_lease(&self, id: &str, req: &LeaseRequest, now_ms: u64) -> ApiResult<Value> {
         req.validate()?;
         let (chain, taken) =
             self.change_lease(id, |lease, chain| lease.take(req, now_ms, chain).map(Some))?;
         let taken = taken.ok_or_else(|| ApiError::internal("a granted lease was not stored"))?;
         Ok(taken.view(&chain, now_ms))
-    }
-
-    /// Lets go of the lease on the chain of source `id` if `holder` holds it, keeping its
-    /// progress for the next holder; nothing to do when nobody holds it. `409` when another does.
-    pub fn release_lease(&self, id: &str, holder: &str, now_ms: u64) -> ApiResult<()> {
-        check_holder(holder)?;
-        self.change_lease(id, |lease, chain| lease.release(holder, now_ms, chain))?;
-        Ok(())
     }
 
     /// Applies `change` to the lease on the chain of source `id` by compare-and-swap, retried on
@@ -59,18 +52,10 @@ impl<S: KeyValue + ?Sized> Registry<'_, S> {
         }
     }
 
-    /// The lease on the chain of source `id` while someone holds it: holder, time left,
-    /// progress. `404` when nobody does (released or lapsed: the lease is gone as a resource,
-    /// though its progress waits in the store for the next holder).
+    /// The lease on the chain of source `id`: holder (`null` when free), time left, progress.
     pub fn lease(&self, id: &str, now_ms: u64) -> ApiResult<Value> {
         let chain = self.source(id)?.chain;
         let lease: Lease = self.read(&keys::lease(chain.as_str()))?.unwrap_or_default();
-        if !lease.held(now_ms) {
-            return Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("nobody holds the lease on {chain}"),
-            ));
-        }
         Ok(lease.view(chain.as_str(), now_ms))
     }
 }
