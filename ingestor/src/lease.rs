@@ -174,6 +174,7 @@ impl Lease {
 }
 
 /// The lease on one chain, as this process asks for it.
+#[derive(Clone)]
 pub struct Leaser {
     config: LeaseConfig,
     holder: String,
@@ -259,10 +260,7 @@ impl Leaser {
         lease: Weak<Mutex<Held>>,
         mut shutdown: watch::Receiver<bool>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let this = Leaser {
-            config: self.config.clone(),
-            holder: self.holder.clone(),
-        };
+        let this = self.clone();
         async move {
             loop {
                 if sleep_or_shutdown(this.config.ttl / 3, &mut shutdown).await {

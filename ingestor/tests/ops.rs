@@ -166,16 +166,7 @@ async fn reencrypt_moves_every_trigger_to_the_new_key() {
     const KEYS: &str = "SPIN_VARIABLE_ENCRYPTION_KEYS";
     const NEW_KEY: &str = "t2:cm90YXRlZC1hdXJyYXMtdGVzdC1rZXktMzItYnl0ZXM=";
     let mut app = aurras_e2e::App::start().await.expect("app");
-    let source = app
-        .call(
-            "POST",
-            "/api/sources",
-            Some(ADMIN_TOKEN),
-            Some(&aurras_e2e::paseo_transfers_source()),
-        )
-        .await
-        .expect("source");
-    assert_eq!(source.status, 201, "{}", source.body);
+    let source = app.register_paseo().await.expect("source");
     let mut triggers = Vec::new();
     for n in 0..3 {
         let created = app
@@ -184,7 +175,7 @@ async fn reencrypt_moves_every_trigger_to_the_new_key() {
                 "/api/triggers",
                 None,
                 Some(
-                    &serde_json::json!({"source": source.body["id"], "event": "Balances.Transfer",
+                    &serde_json::json!({"source": source, "event": "Balances.Transfer",
                     "action": {"webhook": {"url": format!("https://hooks.example.com/in/{n}")}}}),
                 ),
             )

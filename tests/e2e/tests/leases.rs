@@ -22,19 +22,8 @@ fn assert_error(a: &Answer, status: u16, code: &str, field: &str) {
 #[tokio::test]
 async fn one_holder_at_a_time_with_bad_input_named_and_progress_kept() {
     let app = App::start().await.expect("app starts");
-    let source = call(
-        &app,
-        "POST",
-        "/api/sources",
-        Some(&json!({"chain": "paseo", "rpc": ["ws://127.0.0.1:9944"],
-                     "events": ["Balances.Transfer"], "token": {"symbol": "PAS", "decimals": 10}})),
-    )
-    .await;
-    assert_eq!(source.status, 201, "{}", source.body);
-    let lease = format!(
-        "/api/sources/{}/lease",
-        source.body["id"].as_str().expect("id")
-    );
+    let source = app.register_paseo().await.expect("source");
+    let lease = format!("/api/sources/{source}/lease");
 
     let free = call(&app, "GET", &lease, None).await;
     assert_eq!(free.status, 200, "{}", free.body);

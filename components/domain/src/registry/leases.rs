@@ -17,38 +17,27 @@ impl<S: KeyValue + ?Sized> Registry<'_, S> {
     /// progress an ingestor taking over resumes from). `409` while another holds it.
     pub fn take_lease(&self, id: &str, req: &LeaseRequest, now_ms: u64) -> ApiResult<Value> {
         req.validate()?;
-        let (chain, taken) =
-            self.change_lease(id, |lease, chain| lease.take(req, now_ms, chain).map(Some))?;
-        let taken = taken.ok_or_else(|| ApiError::internal("a granted lease was not stored"))?;
-        Ok(taken.view(&chain, now_ms))
-    }
-
-    /// Applies `change` to the lease on the chain of source `id` by compare-and-swap, retried on
-    /// conflict from a fresh read; `change` answers the next lease, `None` to leave it, or the
-    /// refusal. The chain's name and the lease written.
-    fn change_lease(
-        &self,
-        id: &str,
-        change: impl Fn(&Lease, &str) -> ApiResult<Option<Lease>>,
-    ) -> ApiResult<(String, Option<Lease>)> {
         let chain = self.source(id)?.chain.to_string();
         let mut refused = None;
-        let written = cas::update(self.kv, &keys::lease(&chain), |lease: &mut Lease| {
-            refused = None;
-            match change(lease, &chain) {
+        let taken = cas::update(
+            self.kv,
+            &keys::lease(&chain),
+            |lease: &mut Lease| match lease.take(req, now_ms, &chain) {
                 Ok(next) => {
-                    *lease = next?;
-                    Some(lease.clone())
+                    refused = None;
+                    *lease = next.clone();
+                    Some(next)
                 }
                 Err(e) => {
                     refused = Some(e);
                     None
                 }
-            }
-        })?;
-        match refused {
-            Some(e) => Err(e),
-            None => Ok((chain, written)),
+            },
+        )?;
+        match (taken, refused) {
+            (Some(lease), _) => Ok(lease.view(&chain, now_ms)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(ApiError::internal("a lease was neither taken nor refused")),
         }
     }
 
