@@ -16,6 +16,7 @@ use subxt::config::{Header, RpcConfigFor};
 use subxt::events::Phase;
 use subxt::ext::codec::{Compact, Decode};
 use subxt::ext::futures::{Stream, StreamExt};
+use subxt::lightclient::{LightClient, LightClientRpc};
 use subxt::rpcs::client::reconnecting_rpc_client::ExponentialBackoff;
 use subxt::rpcs::client::ReconnectingRpcClient;
 use subxt::rpcs::methods::LegacyRpcMethods;
@@ -92,7 +93,7 @@ pub struct Chain {
     // metadata decodes every block that runtime executed. One entry per runtime upgrade.
     runtimes: Mutex<BTreeMap<u32, AtBlock>>,
     // Keeps the light client's background tasks alive.
-    _light_client: Option<subxt::lightclient::LightClient>,
+    _light_client: Option<LightClient>,
 }
 
 /// One block's events, ready to produce.
@@ -123,6 +124,28 @@ async fn rpc_client(url: &str) -> Result<RpcClient> {
 
 /// A client, the backend under it and the connection under both.
 type Connected = (OnlineClient<Config>, Arc<dyn Backend<Config>>, RpcClient);
+
+/// Starts the embedded light client on a chain spec (a parachain's with its relay chain's), and
+/// returns it with a JSON-RPC client of the chain. The specs are checked here; syncing goes on in
+/// the background.
+pub fn start_light_client(
+    chain_spec: &str,
+    relay_chain_spec: Option<&str>,
+) -> Result<(LightClient, LightClientRpc)> {
+    match relay_chain_spec {
+        None => {
+            LightClient::relay_chain(chain_spec).context("the light client rejected the chain spec")
+        }
+        Some(relay) => {
+            let (light_client, _relay_rpc) = LightClient::relay_chain(relay)
+                .context("the light client rejected the relay chain spec")?;
+            let rpc = light_client
+                .parachain(chain_spec)
+                .context("the light client rejected the parachain spec")?;
+            Ok((light_client, rpc))
+        }
+    }
+}
 
 async fn combined(rpc: RpcClient) -> Result<Connected> {
     let backend = Arc::new(
@@ -173,23 +196,8 @@ impl Chain {
                 chain_spec,
                 relay_chain_spec,
             } => {
-                let (light_client, rpc) = match relay_chain_spec {
-                    None => {
-                        let (lc, rpc) =
-                            subxt::lightclient::LightClient::relay_chain(chain_spec.as_str())
-                                .context("the light client rejected the chain spec")?;
-                        (lc, rpc)
-                    }
-                    Some(relay) => {
-                        let (lc, _relay_rpc) =
-                            subxt::lightclient::LightClient::relay_chain(relay.as_str())
-                                .context("the light client rejected the relay chain spec")?;
-                        let rpc = lc
-                            .parachain(chain_spec.as_str())
-                            .context("the light client rejected the parachain spec")?;
-                        (lc, rpc)
-                    }
-                };
+                let (light_client, rpc) =
+                    start_light_client(chain_spec, relay_chain_spec.as_deref())?;
                 let connected = combined(rpc.into())
                     .await
                     .context("the light client could not sync the chain")?;

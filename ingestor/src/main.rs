@@ -82,6 +82,10 @@ struct IngestArgs {
     /// The relay chain's spec file, when `--chain-spec` is a parachain's.
     #[arg(long, env = "AURRAS_RELAY_CHAIN_SPEC", requires = "chain_spec")]
     relay_chain_spec: Option<PathBuf>,
+    /// A well-known chain (polkadot, kusama, westend, paseo, or one's `_asset_hub`): follow it
+    /// with the embedded light client from the chain specs compiled into Aurras.
+    #[arg(long, env = "AURRAS_KNOWN_CHAIN", conflicts_with_all = ["rpc", "chain_spec"])]
+    known_chain: Option<String>,
     /// Kafka-compatible brokers, `host:port,…`.
     #[arg(long, env = "AURRAS_BROKERS")]
     brokers: String,
@@ -156,6 +160,19 @@ fn read_spec(flag: &str, path: &PathBuf) -> Result<String, Failure> {
     Ok(text)
 }
 
+fn known_chain_endpoint(name: &str) -> Result<Endpoint, Failure> {
+    let known = aurras_known_chains::find(name).ok_or_else(|| {
+        Failure::Config(anyhow!(
+            "--known-chain {name}: not a known chain; known: {}",
+            aurras_known_chains::names()
+        ))
+    })?;
+    Ok(Endpoint::LightClient {
+        chain_spec: known.spec.to_owned(),
+        relay_chain_spec: known.relay_chain().map(|relay| relay.spec.to_owned()),
+    })
+}
+
 fn parse_events(names: &[String]) -> Result<BTreeSet<String>, Failure> {
     names
         .iter()
@@ -209,6 +226,8 @@ async fn ingest(
                 .map(|p| read_spec("--relay-chain-spec", p))
                 .transpose()?,
         }
+    } else if let Some(name) = &args.known_chain {
+        known_chain_endpoint(name)?
     } else if !args.rpc.is_empty() {
         Endpoint::Rpc {
             urls: args.rpc.clone(),
@@ -219,7 +238,7 @@ async fn ingest(
             .await
             .map_err(config_error)?
     } else {
-        return Err(Failure::Config(anyhow!("give --rpc <url> or --chain-spec <file> (or --api to read them from the registered source)")));
+        return Err(Failure::Config(anyhow!("give --rpc <url>, --chain-spec <file> or --known-chain <name> (or --api to read them from the registered source)")));
     };
 
     let lease = match (&api, &registered) {

@@ -400,6 +400,22 @@ async fn bad_configuration_is_named_with_documented_exit_codes() {
         "{err}"
     );
 
+    let (code, err) = run(&[
+        "--chain",
+        "dot",
+        "--known-chain",
+        "dot",
+        "--brokers",
+        "b:1",
+        "--events",
+        "Balances.Transfer",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--known-chain dot") && err.contains("polkadot, kusama"),
+        "{err}"
+    );
+
     let closed = format!("ws://127.0.0.1:{}", free_port().expect("port"));
     let (code, err) = run(&[
         "--chain",

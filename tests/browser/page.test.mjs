@@ -345,6 +345,38 @@ describe('the operator', () => {
   });
 });
 
+describe('the operator, with a known chain', () => {
+  test('registers Westend Asset Hub by name, under its own chain name, with nothing to upload', async () => {
+    const me = await person(browser);
+    const { page } = me;
+    await open(page);
+    await page.fill('#admin-token', env.admin);
+    await page.click('button:has-text("Sign in")');
+    await page.waitForSelector('#operator-panel:not([hidden])');
+
+    await page.check('input[name=connection][value=known]');
+    assert.equal(await page.isVisible('#rpc'), false);
+    assert.equal(await page.isVisible('#chain-spec'), false);
+    await page.selectOption('#known-chain', 'westend_asset_hub');
+    await page.click('button:has-text("Register")');
+    await page.waitForSelector('#source-created table');
+    assert.match(await page.textContent('#source-created'), /westend-asset-hub\.Balances\.Transfer/);
+    await page.locator('.source:has-text("known chain westend_asset_hub")').waitFor();
+    await shot(page, '16-operator-known-chain');
+
+    const { body } = await api('GET', '/api/sources', { token: env.admin });
+    const known = body.sources.find((s) => s.chain === 'westend-asset-hub');
+    assert.ok(known, 'the source is stored');
+    assert.equal(known.known_chain, 'westend_asset_hub');
+    assert.deepEqual(known.token, { symbol: 'WND', decimals: 12 }, 'the token comes with the chain');
+    const relay = await api('GET', `/api/sources/${known.id}/relay-chain-spec`, { token: env.admin });
+    assert.equal(relay.body.id, 'westend2');
+    await api('DELETE', `/api/sources/${known.id}`, { token: env.admin });
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+});
+
 describe('the operator, with a chain spec', () => {
   test('registers a light-client chain from an uploaded spec; a file that is not JSON is refused at its field', async () => {
     const me = await person(browser);

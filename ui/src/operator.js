@@ -53,9 +53,14 @@ async function readSource(form) {
   const bad = events.find((e) => !EVENT.test(e));
   if (bad) throw new ApiError(0, 'invalid_field', `"${bad}" is not Pallet.Event (for example Balances.Transfer).`, 'events');
   if (events.length === 0) throw new ApiError(0, 'missing_field', 'Pick at least one event.', 'events');
-  const body = { chain: f.chain.value.trim(), events: [...new Set(events)] };
+  const body = { events: [...new Set(events)] };
+  // A known chain's name defaults to its own; any other connection needs one (the API says so).
+  const chain = f.chain.value.trim();
+  if (chain || f.connection.value !== 'known') body.chain = chain;
   if (f.connection.value === 'rpc') {
     body.rpc = f.rpc.value.split('\n').map((u) => u.trim()).filter(Boolean);
+  } else if (f.connection.value === 'known') {
+    body.known_chain = f.known_chain.value;
   } else {
     body.chain_spec = await readJsonFile(f.chain_spec);
     if (!body.chain_spec) throw new ApiError(0, 'missing_field', 'Choose the chain spec file.', 'chain_spec');
@@ -112,7 +117,9 @@ function sourceItem(source) {
       showError(form, e.field, e.message);
     }
   });
-  const connection = source.light_client ? 'light client (chain spec)' : (source.rpc ?? []).join(', ');
+  const connection = source.known_chain
+    ? `light client (known chain ${source.known_chain})`
+    : source.light_client ? 'light client (chain spec)' : (source.rpc ?? []).join(', ');
   return el('li', { class: 'source', 'data-source': source.id },
     el('h4', {}, `${source.chain}${source.token ? ` (${source.token.symbol}, ${source.token.decimals} decimals)` : ''}`),
     el('p', { class: 'meta' }, `${source.id} · ${connection} · SS58 prefix ${source.ss58_prefix}`),
@@ -139,9 +146,10 @@ async function refresh() {
 }
 
 function toggleConnection(form) {
-  const rpc = form.elements.connection.value === 'rpc';
-  form.querySelector('#rpc-row').hidden = !rpc;
-  form.querySelector('#spec-row').hidden = rpc;
+  const connection = form.elements.connection.value;
+  form.querySelector('#rpc-row').hidden = connection !== 'rpc';
+  form.querySelector('#spec-row').hidden = connection !== 'spec';
+  form.querySelector('#known-row').hidden = connection !== 'known';
 }
 
 function show(signedIn) {

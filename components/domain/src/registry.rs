@@ -228,7 +228,10 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
 
     /// A source's chain spec (`relay: true` for its relay chain's).
     pub fn chain_spec(&self, id: &str, relay: bool) -> ApiResult<Value> {
-        self.source(id)?;
+        let source = self.source(id)?;
+        if let Some(known) = &source.known_chain {
+            return crate::source::known_chain_spec(known, relay);
+        }
         let key = if relay {
             keys::relay_chain_spec(id)
         } else {

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use aurras_known_chains::KnownChain;
+
 use crate::error::{ApiError, ApiResult};
 use crate::names::{ChainName, EventName, Topic};
 
@@ -53,8 +55,12 @@ impl TokenInfo {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewSource {
-    /// The chain's name, which prefixes its topics.
-    pub chain: String,
+    /// The chain's name, which prefixes its topics; a known chain's own name (`_` as `-`) when
+    /// absent.
+    pub chain: Option<String>,
+    /// A well-known chain by name (`polkadot`, `kusama_asset_hub`, …): followed with the embedded
+    /// light client from the chain specs compiled into Aurras.
+    pub known_chain: Option<String>,
     /// WebSocket RPC endpoints (`ws://`, `wss://`).
     #[serde(default)]
     pub rpc: Vec<String>,
@@ -102,6 +108,9 @@ pub struct Source {
     pub light_client: bool,
     /// Whether a relay chain spec is stored (a parachain on the light client).
     pub has_relay_chain_spec: bool,
+    /// The known chain whose compiled-in specs the light client uses, when registered by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_chain: Option<String>,
     /// The published events.
     pub events: BTreeSet<EventName>,
     /// The chain's token, if known.
@@ -128,7 +137,18 @@ pub struct ValidatedSource {
 impl NewSource {
     /// Validates every field and builds the record.
     pub fn validate(self, id: String, now: &str) -> ApiResult<ValidatedSource> {
-        let chain = ChainName::parse(&self.chain).map_err(|m| ApiError::invalid("chain", m))?;
+        let known = self.known_chain()?;
+        let chain = match (&self.chain, known) {
+            (Some(chain), _) => chain.clone(),
+            (None, Some(known)) => known.default_chain_name(),
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "chain",
+                    "name the chain (1 to 64 of a-z, 0-9 and '-'), or register a `known_chain`",
+                ))
+            }
+        };
+        let chain = ChainName::parse(&chain).map_err(|m| ApiError::invalid("chain", m))?;
         let events = parse_events(&self.events, "events")?;
         if events.is_empty() {
             return Err(ApiError::invalid(
@@ -137,6 +157,7 @@ impl NewSource {
             ));
         }
         match (&self.chain_spec, self.rpc.is_empty()) {
+            _ if known.is_some() => {}
             (Some(_), false) => {
                 return Err(ApiError::invalid(
                     "rpc",
@@ -152,9 +173,10 @@ impl NewSource {
             _ => {}
         }
         validate_rpc(&self.rpc)?;
-        let properties = match &self.chain_spec {
-            Some(spec) => Some(validate_chain_spec(spec, "chain_spec")?),
-            None => None,
+        let properties = match (&self.chain_spec, known) {
+            (Some(spec), _) => Some(validate_chain_spec(spec, "chain_spec")?),
+            (None, Some(known)) => Some(validate_chain_spec(&known_spec(known)?, "known_chain")?),
+            (None, None) => None,
         };
         if let Some(relay) = &self.relay_chain_spec {
             if self.chain_spec.is_none() {
@@ -166,7 +188,7 @@ impl NewSource {
             validate_chain_spec(relay, "relay_chain_spec")?;
         }
         if let Some(props) = &properties {
-            if props.is_parachain && self.relay_chain_spec.is_none() {
+            if props.is_parachain && self.relay_chain_spec.is_none() && known.is_none() {
                 return Err(ApiError::invalid(
                     "relay_chain_spec",
                     "the chain spec is a parachain's: the light client needs its relay chain's spec too",
@@ -195,8 +217,10 @@ impl NewSource {
                 id,
                 chain,
                 rpc: self.rpc,
-                light_client: self.chain_spec.is_some(),
-                has_relay_chain_spec: self.relay_chain_spec.is_some(),
+                light_client: self.chain_spec.is_some() || known.is_some(),
+                has_relay_chain_spec: self.relay_chain_spec.is_some()
+                    || known.is_some_and(|k| k.relay.is_some()),
+                known_chain: known.map(|k| k.name.to_owned()),
                 events,
                 token,
                 ss58_prefix,
@@ -207,6 +231,54 @@ impl NewSource {
             relay_chain_spec: self.relay_chain_spec,
         })
     }
+
+    /// The known chain the request names, which brings its own chain specs: it excludes `rpc`,
+    /// `chain_spec` and `relay_chain_spec`.
+    fn known_chain(&self) -> ApiResult<Option<&'static KnownChain>> {
+        let Some(name) = &self.known_chain else {
+            return Ok(None);
+        };
+        let known = aurras_known_chains::find(name).ok_or_else(|| {
+            ApiError::invalid(
+                "known_chain",
+                format!(
+                    "{name:?} is not a known chain; known: {}",
+                    aurras_known_chains::names()
+                ),
+            )
+        })?;
+        let given = [
+            ("rpc", !self.rpc.is_empty()),
+            ("chain_spec", self.chain_spec.is_some()),
+            ("relay_chain_spec", self.relay_chain_spec.is_some()),
+        ];
+        if let Some((field, _)) = given.into_iter().find(|(_, present)| *present) {
+            return Err(ApiError::invalid(
+                field,
+                format!("`known_chain` {name} brings its own chain specs; leave out `{field}`"),
+            ));
+        }
+        Ok(Some(known))
+    }
+}
+
+/// A known chain's spec (`relay: true` for its relay chain's), as served to the ingestor.
+pub fn known_chain_spec(name: &str, relay: bool) -> ApiResult<Value> {
+    let known = aurras_known_chains::find(name).ok_or_else(|| {
+        ApiError::internal(format!("known chain {name} is no longer compiled in"))
+    })?;
+    match relay {
+        false => known_spec(known),
+        true => known
+            .relay_chain()
+            .ok_or_else(|| ApiError::not_found("relay chain spec"))
+            .and_then(known_spec),
+    }
+}
+
+fn known_spec(known: &KnownChain) -> ApiResult<Value> {
+    serde_json::from_str(known.spec)
+        .map_err(|e| ApiError::internal(format!("compiled-in spec of {}: {e}", known.name)))
 }
 
 impl SourcePatch {
@@ -276,7 +348,7 @@ impl Source {
 
     /// The view anyone may see: no RPC URLs (they often carry API keys).
     pub fn public_view(&self) -> Value {
-        serde_json::json!({
+        let mut view = serde_json::json!({
             "id": self.id,
             "chain": self.chain,
             "events": self.events,
@@ -286,7 +358,11 @@ impl Source {
             "light_client": self.light_client,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-        })
+        });
+        if let Some(known) = &self.known_chain {
+            view["known_chain"] = Value::from(known.as_str());
+        }
+        view
     }
 
     /// The operator's view: everything but the chain specs themselves.
@@ -423,6 +499,76 @@ mod tests {
             })
         );
         assert!(v.source.light_client);
+    }
+
+    #[test]
+    fn known_chains_register_by_name_with_their_specs_properties() {
+        let v = new(json!({"known_chain": "polkadot_asset_hub", "events": ["Balances.Transfer"]}))
+            .expect("valid");
+        assert_eq!(v.source.chain.as_str(), "polkadot-asset-hub");
+        assert_eq!(v.source.known_chain.as_deref(), Some("polkadot_asset_hub"));
+        assert!(v.source.light_client && v.source.has_relay_chain_spec);
+        assert_eq!(v.source.ss58_prefix, 0);
+        assert_eq!(
+            v.source.token,
+            Some(TokenInfo {
+                symbol: "DOT".into(),
+                decimals: 10
+            })
+        );
+        // Served from the compiled-in copy, never stored: the record only names the chain.
+        assert!(v.chain_spec.is_none() && v.relay_chain_spec.is_none());
+        assert_eq!(
+            known_chain_spec("polkadot_asset_hub", true).expect("relay")["id"],
+            "polkadot"
+        );
+
+        let v = new(
+            json!({"chain": "dot", "known_chain": "polkadot", "chain_spec": null,
+                           "rpc": [], "token": {"symbol": "XDOT", "decimals": 12},
+                           "events": ["Balances.Transfer"]}),
+        )
+        .expect("valid");
+        assert_eq!(v.source.chain.as_str(), "dot");
+        assert!(!v.source.has_relay_chain_spec);
+        assert_eq!(v.source.token.map(|t| t.symbol).as_deref(), Some("XDOT"));
+        assert!(known_chain_spec("polkadot", true).is_err());
+        // Westend Asset Hub's spec gives no ss58Format: the generic 42 it has on chain.
+        let v = new(json!({"known_chain": "westend_asset_hub", "events": ["Balances.Transfer"]}))
+            .expect("valid");
+        assert_eq!(v.source.ss58_prefix, 42);
+    }
+
+    #[test]
+    fn known_chains_refuse_other_ways_to_reach_the_chain() {
+        let spec = json!({"name": "X", "id": "x", "genesis": {}});
+        let cases = [
+            (
+                json!({"known_chain": "polkadot", "rpc": ["wss://a"]}),
+                "rpc",
+            ),
+            (
+                json!({"known_chain": "polkadot", "chain_spec": spec}),
+                "chain_spec",
+            ),
+            (
+                json!({"known_chain": "polkadot_asset_hub", "relay_chain_spec": spec}),
+                "relay_chain_spec",
+            ),
+            (json!({"known_chain": "Polkadot"}), "known_chain"),
+            (
+                json!({"known_chain": "polkadot", "chain": "Polkadot"}),
+                "chain",
+            ),
+            (json!({"rpc": ["wss://a"]}), "chain"),
+        ];
+        for (mut body, field) in cases {
+            body["events"] = json!(["Balances.Transfer"]);
+            let err = new(body.clone()).expect_err("refused");
+            assert_eq!(err.field.as_deref(), Some(field), "{body}");
+        }
+        let err = new(json!({"known_chain": "dot", "events": ["A.B"]})).expect_err("unknown");
+        assert!(err.message.contains("polkadot, kusama"), "{}", err.message);
     }
 
     #[test]

@@ -361,6 +361,81 @@ async fn light_client_sources_keep_their_chain_specs_for_the_operator() {
 }
 
 #[tokio::test]
+async fn known_chains_register_by_name_and_serve_their_compiled_in_specs() {
+    let app = app().await;
+    let vendored = |name: &str| -> Value {
+        let path = format!(
+            "{}/../../components/known-chains/specs/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).expect("vendored spec")).expect("JSON")
+    };
+    let created = create_source(
+        &app,
+        &json!({"known_chain": "kusama_asset_hub", "events": ["Balances.Transfer"]}),
+    )
+    .await;
+    assert_eq!(created["chain"], "kusama-asset-hub");
+    assert_eq!(created["known_chain"], "kusama_asset_hub");
+    assert_eq!(created["light_client"], true);
+    assert_eq!(created["has_relay_chain_spec"], true);
+    assert_eq!(created["token"], json!({"symbol": "KSM", "decimals": 12}));
+    assert_eq!(created["ss58_prefix"], 2);
+    let id = created["id"].as_str().expect("id");
+    for (route, name) in [
+        ("chain-spec", "kusama_asset_hub"),
+        ("relay-chain-spec", "kusama"),
+    ] {
+        let got = app
+            .call(
+                "GET",
+                &format!("/api/sources/{id}/{route}"),
+                Some(ADMIN_TOKEN),
+                None,
+            )
+            .await
+            .expect("call");
+        assert_eq!(got.status, 200, "{route}");
+        assert!(got.body == vendored(name), "{route} is not {name}'s spec");
+    }
+
+    let before = app
+        .call("GET", "/api/sources", Some(ADMIN_TOKEN), None)
+        .await
+        .expect("call")
+        .body;
+    for (body, field) in [
+        (
+            json!({"known_chain": "dot", "events": ["Balances.Transfer"]}),
+            "known_chain",
+        ),
+        (
+            json!({"known_chain": "polkadot", "rpc": ["wss://rpc.example"], "events": ["Balances.Transfer"]}),
+            "rpc",
+        ),
+        // The chain name is taken: the same chain cannot be registered twice.
+        (
+            json!({"known_chain": "kusama_asset_hub", "events": ["Balances.Transfer"]}),
+            "chain",
+        ),
+    ] {
+        let a = app
+            .call("POST", "/api/sources", Some(ADMIN_TOKEN), Some(&body))
+            .await
+            .expect("call");
+        assert!(a.status == 422 || a.status == 409, "{body}: {}", a.status);
+        assert_eq!(a.body["error"]["field"], field, "{body}: {}", a.body);
+    }
+    let after = app
+        .call("GET", "/api/sources", Some(ADMIN_TOKEN), None)
+        .await
+        .expect("call")
+        .body;
+    assert_eq!(before, after, "a refused registration changed nothing");
+    app.stop().await.expect("stop");
+}
+
+#[tokio::test]
 async fn triggers_lifecycle_and_ownership() {
     let app = app().await;
     let source = create_source(&app, &paseo()).await;
