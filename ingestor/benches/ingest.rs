@@ -1,13 +1,16 @@
-//! Ingest benchmark on real parts: chopsticks running Paseo (one block per batch of transfers), a tansu
-//! broker, and blocks full of transfers. Generates the load, then runs over those blocks, in one
+//! Ingest benchmark on real parts: chopsticks running Paseo (one block per batch of transfers), a
+//! tansu broker, and blocks full of transfers. Generates the load, then runs over those blocks, in one
 //! run: the original Aurras' path (polkadot.js, `tests/chain/baseline.mjs`), and
 //! `aurras-ingestor bench`'s passes (fetch, decode, produce, and the whole `ingest` pipeline),
 //! and prints both rates and their ratio.
 //!
 //! `cargo bench -p aurras-ingestor --bench ingest`. The load and the passes change with:
 //! `AURRAS_BENCH_BLOCKS` (default 5), `AURRAS_BENCH_TRANSFERS` per block (default 60; 0 builds
-//! empty blocks, fast), `AURRAS_BENCH_FETCH_AHEAD` (default 16), `AURRAS_BENCH_BASELINE=0` (skip
-//! the polkadot.js path), `AURRAS_BENCH_WHOLE_PATH_ONLY=1` (only the pipeline, for its peak RSS).
+//! empty blocks), `AURRAS_BENCH_BATCH=0` (each transfer its own signed transaction instead of one
+//! `Utility.batch_all` per block), `AURRAS_BENCH_FETCH_AHEAD` (default 16),
+//! `AURRAS_BENCH_BROKER_STORAGE=memory` (tansu keeps records in memory instead of committing them
+//! to sqlite: what the broker's storage costs), `AURRAS_BENCH_BASELINE=0` (skip the polkadot.js
+//! path), `AURRAS_BENCH_WHOLE_PATH_ONLY=1` (only the pipeline, for its peak RSS).
 
 use std::path::Path;
 use std::process::Command;
@@ -19,6 +22,8 @@ use aurras_ingestor::bench::{run, BenchArgs, Row};
 use aurras_ingestor::chain::RpcBackend;
 use subxt::backend::LegacyBackend;
 use subxt::config::PolkadotExtrinsicParamsBuilder as Params;
+use subxt::dynamic::Value;
+use subxt::ext::scale_value::Composite;
 use subxt::{OnlineClient, PolkadotConfig};
 use subxt_signer::sr25519::dev;
 
@@ -41,21 +46,44 @@ async fn client(url: &str) -> (OnlineClient<PolkadotConfig>, subxt::rpcs::RpcCli
     (api, rpc)
 }
 
-/// Submits `per_block` transfers (explicit nonces), then has chopsticks build one block of them.
+/// One Alice→Bob `transfer_keep_alive` of 1 PAS.
+fn transfer() -> subxt::transactions::DynamicPayload<Composite<()>> {
+    let bob = dev::bob().public_key().0.to_vec();
+    subxt::dynamic::tx(
+        "Balances",
+        "transfer_keep_alive",
+        Composite::unnamed([
+            Value::unnamed_variant("Id", [Value::from_bytes(bob)]),
+            Value::u128(10u128.pow(10)),
+        ]),
+    )
+}
+
+/// Submits `per_block` transfers, then has chopsticks build one block of them: as one
+/// `Utility.batch_all` (`batched`: chopsticks validates one transaction instead of `per_block`,
+/// ~1.5 s each in its interpreter, so large loads can be built at all), or as separate signed
+/// transactions with explicit nonces.
 async fn fill_block(
     api: &OnlineClient<PolkadotConfig>,
     rpc: &subxt::rpcs::RpcClient,
     nonce: &mut u64,
     per_block: u64,
+    batched: bool,
 ) {
     let alice = dev::alice();
     let at = api.at_current_block().await.expect("head");
-    for _ in 0..per_block {
-        let tx = subxt::dynamic::tx(
-            "Balances",
-            "transfer_keep_alive",
-            (dev::bob().public_key().to_address::<()>(), 10u128.pow(10)),
-        );
+    let transfers = (0..per_block).map(|_| transfer());
+    let txs: Vec<_> = if batched {
+        let calls = transfers.map(|t| t.into_value()).collect::<Vec<_>>();
+        vec![subxt::dynamic::tx(
+            "Utility",
+            "batch_all",
+            Composite::unnamed([Value::unnamed_composite(calls)]),
+        )]
+    } else {
+        transfers.collect()
+    };
+    for tx in txs {
         at.tx()
             .sign_and_submit(
                 &tx,
@@ -121,10 +149,17 @@ fn main() {
     let fetch_ahead = env_or("AURRAS_BENCH_FETCH_AHEAD", 16) as usize;
     let with_baseline = env_or("AURRAS_BENCH_BASELINE", 1) != 0;
     let whole_path_only = env_or("AURRAS_BENCH_WHOLE_PATH_ONLY", 0) != 0;
+    let batched = env_or("AURRAS_BENCH_BATCH", 1) != 0;
+    let memory_broker = std::env::var("AURRAS_BENCH_BROKER_STORAGE").as_deref() == Ok("memory");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let chain = LocalChain::start_with(&["--build-block-mode", "Manual"]).expect("chain");
-        let broker = Broker::start().expect("broker");
+        let broker = if memory_broker {
+            Broker::start_in_memory()
+        } else {
+            Broker::start()
+        }
+        .expect("broker");
         let (api, rpc) = client(&chain.url).await;
         let alice = dev::alice().public_key().to_account_id();
         let first = api.at_current_block().await.expect("head").block_number() + 1;
@@ -147,13 +182,18 @@ fn main() {
                 .expect("dev_newBlock");
         } else {
             for _ in 0..blocks {
-                fill_block(&api, &rpc, &mut nonce, per_block).await;
+                fill_block(&api, &rpc, &mut nonce, per_block, batched).await;
             }
         }
         let last = api.at_current_block().await.expect("head").block_number();
         println!(
-            "load: {} transfers in blocks {first}..={last}, generated in {:.1} s",
+            "load: {} transfers{} in blocks {first}..={last}, generated in {:.1} s",
             blocks * per_block,
+            if batched {
+                " (one Utility.batch_all per block)"
+            } else {
+                ""
+            },
             started.elapsed().as_secs_f64()
         );
         // Twice, keeping the faster run: the second reads what chopsticks has cached by then, as

@@ -290,21 +290,38 @@ async fn ensure_first_block(port: u16) -> Result<()> {
             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}))
             .send()
     };
+    // chopsticks sometimes resets a connection while it is still starting: retried like an answer
+    // of block 0, and named if it never stops.
+    let mut last_error = None;
     for attempt in 0..60 {
-        let header: serde_json::Value = call("chain_getHeader").await?.json().await?;
-        let number = header["result"]["number"]
-            .as_str()
-            .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok());
-        if number.is_some_and(|n| n >= 1) {
-            return Ok(());
+        match call("chain_getHeader").await {
+            Ok(answer) => match answer.json::<serde_json::Value>().await {
+                Ok(header) if block_number(&header).is_some_and(|n| n >= 1) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => last_error = Some(e),
+            },
+            Err(e) => last_error = Some(e),
         }
         if attempt >= 10 {
             tracing::info!("the dev chain is still at its genesis; building block 1");
-            call("dev_newBlock").await?;
+            if let Err(e) = call("dev_newBlock").await {
+                last_error = Some(e);
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    if let Some(e) = last_error {
+        return Err(e).context(format!(
+            "--dev-chain: chopsticks on port {port} did not build its first block"
+        ));
+    }
     bail!("--dev-chain: chopsticks on port {port} did not build its first block")
+}
+
+/// The `number` of a `chain_getHeader` answer.
+fn block_number(header: &serde_json::Value) -> Option<u64> {
+    let hex = header["result"]["number"].as_str()?;
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok()
 }
 
 /// Registers the dev chain as the source `dev`, or points the registered one at this start's

@@ -133,36 +133,43 @@ fn ensure_first_block(port: u16) -> Result<()> {
             .build()?;
         runtime.block_on(async {
             let http = reqwest::Client::new();
-            for attempt in 0..60 {
-                let header: serde_json::Value = http
-                    .post(&url)
-                    .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "chain_getHeader", "params": []}))
+            let call = |method: &str| {
+                http.post(&url)
+                    .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}))
                     .send()
-                    .await?
-                    .json()
-                    .await?;
-                let number = header["result"]["number"]
-                    .as_str()
-                    .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok());
-                if number.is_some_and(|n| n >= 1) {
-                    return Ok(());
+            };
+            // chopsticks sometimes resets a connection while it is still starting: retried.
+            let mut last_error = None;
+            for attempt in 0..60 {
+                match call("chain_getHeader").await {
+                    Ok(answer) => match answer.json::<serde_json::Value>().await {
+                        Ok(header) => {
+                            let number = header["result"]["number"].as_str().and_then(|n| {
+                                u64::from_str_radix(n.trim_start_matches("0x"), 16).ok()
+                            });
+                            if number.is_some_and(|n| n >= 1) {
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => last_error = Some(e),
+                    },
+                    Err(e) => last_error = Some(e),
                 }
                 if attempt >= 10 {
-                    http.post(&url)
-                        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "dev_newBlock", "params": []}))
-                        .send()
-                        .await?;
+                    if let Err(e) = call("dev_newBlock").await {
+                        last_error = Some(e);
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            bail!("chopsticks on port {port} did not build its first block")
+            bail!("chopsticks on port {port} did not build its first block (last error: {last_error:?})")
         })
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the first-block check panicked"))?
 }
 
-/// A tansu broker with in-memory storage.
+/// A tansu broker (sqlite storage on disk, unless started with another).
 pub struct Broker {
     _child: Guard,
     /// `127.0.0.1:<port>`.
@@ -201,6 +208,18 @@ impl Broker {
 
     /// Starts a broker on `port` with its data in `dir` (to restart one where clients expect it).
     pub fn start_on(port: u16, dir: tempfile::TempDir) -> Result<Self> {
+        // sqlite on disk, so a restarted broker still has what it acknowledged (relative to the
+        // broker's working directory, which is `dir`).
+        Self::start_with(port, dir, "sqlite://tansu.db")
+    }
+
+    /// Starts a broker on a free port that keeps everything in memory (`memory://tansu/`): what
+    /// the ingest bench compares with sqlite storage, to show what the storage costs.
+    pub fn start_in_memory() -> Result<Self> {
+        Self::start_with(free_port()?, tempfile::tempdir()?, "memory://tansu/")
+    }
+
+    fn start_with(port: u16, dir: tempfile::TempDir, storage: &str) -> Result<Self> {
         let log = dir.path().join("tansu.log");
         let child = Command::new(tansu_binary())
             .arg("broker")
@@ -208,10 +227,8 @@ impl Broker {
             .arg(format!("tcp://127.0.0.1:{port}"))
             .arg("--advertised-listener-url")
             .arg(format!("tcp://127.0.0.1:{port}"))
-            // sqlite on disk, so a restarted broker still has what it acknowledged.
             .arg("--storage-engine")
-            // (relative to the broker's working directory, which is `dir`).
-            .arg("sqlite://tansu.db")
+            .arg(storage)
             .current_dir(dir.path())
             .stdout(std::fs::File::create(&log)?)
             .stderr(std::fs::File::create(dir.path().join("tansu.err"))?)
