@@ -24,6 +24,16 @@ function fillNotify(page, { account, direction = 'in', min = '' }) {
   })();
 }
 
+/** A person on the page, signed in as the operator with the right token. */
+async function signedInOperator() {
+  const me = await person(browser);
+  await open(me.page);
+  await me.page.fill('#admin-token', env.admin);
+  await me.page.click('button:has-text("Sign in")');
+  await me.page.waitForSelector('#operator-panel:not([hidden])');
+  return me;
+}
+
 describe('a person registers this browser', () => {
   let me;
   before(async () => {
@@ -347,12 +357,8 @@ describe('the operator', () => {
 
 describe('the operator, with a known chain', () => {
   test('registers Westend Asset Hub by name, under its own chain name, with nothing to upload', async () => {
-    const me = await person(browser);
+    const me = await signedInOperator();
     const { page } = me;
-    await open(page);
-    await page.fill('#admin-token', env.admin);
-    await page.click('button:has-text("Sign in")');
-    await page.waitForSelector('#operator-panel:not([hidden])');
 
     await page.check('input[name=connection][value=known]');
     assert.equal(await page.isVisible('#rpc'), false);
@@ -379,12 +385,8 @@ describe('the operator, with a known chain', () => {
 
 describe('the operator, with a chain spec', () => {
   test('registers a light-client chain from an uploaded spec; a file that is not JSON is refused at its field', async () => {
-    const me = await person(browser);
+    const me = await signedInOperator();
     const { page } = me;
-    await open(page);
-    await page.fill('#admin-token', env.admin);
-    await page.click('button:has-text("Sign in")');
-    await page.waitForSelector('#operator-panel:not([hidden])');
 
     await page.fill('#chain', 'paseo-light');
     await page.check('input[name=connection][value=spec]');
