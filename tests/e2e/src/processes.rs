@@ -143,14 +143,10 @@ fn ensure_first_block(port: u16) -> Result<()> {
             for attempt in 0..60 {
                 match call("chain_getHeader").await {
                     Ok(answer) => match answer.json::<serde_json::Value>().await {
-                        Ok(header) => {
-                            let number = header["result"]["number"].as_str().and_then(|n| {
-                                u64::from_str_radix(n.trim_start_matches("0x"), 16).ok()
-                            });
-                            if number.is_some_and(|n| n >= 1) {
-                                return Ok(());
-                            }
+                        Ok(header) if block_number(&header).is_some_and(|n| n >= 1) => {
+                            return Ok(())
                         }
+                        Ok(_) => {}
                         Err(e) => last_error = Some(e),
                     },
                     Err(e) => last_error = Some(e),
@@ -167,6 +163,12 @@ fn ensure_first_block(port: u16) -> Result<()> {
     })
     .join()
     .map_err(|_| anyhow::anyhow!("the first-block check panicked"))?
+}
+
+/// The `number` of a `chain_getHeader` answer.
+fn block_number(header: &serde_json::Value) -> Option<u64> {
+    let hex = header["result"]["number"].as_str()?;
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok()
 }
 
 /// A tansu broker (sqlite storage on disk, unless started with another).
