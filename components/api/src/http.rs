@@ -17,6 +17,20 @@ pub fn is_admin_token(token: &str) -> bool {
         )
 }
 
+/// The refusal of operator access while `admin_token` is set but too weak (a placeholder, or
+/// shorter than [`MIN_ADMIN_TOKEN_LEN`](aurras_domain::operator::MIN_ADMIN_TOKEN_LEN)
+/// characters, or empty): `503 not_configured` with the reason, logged each time. `None` when
+/// the token is strong.
+pub fn weak_admin_token() -> Option<ApiError> {
+    let token = spin_sdk::variables::get("admin_token").unwrap_or_default();
+    let why = aurras_domain::operator::admin_token_weakness(&token)?;
+    eprintln!("operator access refused: {why}");
+    Some(ApiError::new(
+        ErrorCode::NotConfigured,
+        format!("operator access is off: {why}"),
+    ))
+}
+
 /// The request body, checked against the route: size limit and JSON content type.
 pub fn body(req: &Request, route: &Route) -> ApiResult<Vec<u8>> {
     let body = req.body();

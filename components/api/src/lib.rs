@@ -210,6 +210,20 @@ fn limits() -> ApiResult<Limits> {
 fn check_access(req: &Request, route: &Route) -> ApiResult<bool> {
     let presented = bearer(req);
     let is_admin = presented.as_deref().is_some_and(http::is_admin_token);
+    // A placeholder or short admin_token opens nothing: whoever asks for operator access (an
+    // operator route, a token on a route the operator sees more of, or the token itself) is
+    // answered 503 with the reason. Trigger owners and the public are not affected.
+    let wants_operator = match route.access {
+        Access::Public => false,
+        Access::Admin => true,
+        Access::PublicOrAdmin => presented.is_some(),
+        Access::TriggerOwner => is_admin,
+    };
+    if wants_operator {
+        if let Some(refusal) = http::weak_admin_token() {
+            return Err(refusal);
+        }
+    }
     match route.access {
         Access::Public => Ok(false),
         // A wrong token is an error, not a quiet downgrade to the public view: the page's operator

@@ -15,6 +15,7 @@
 //! | `claim/<key>` | counter electing the one request that creates `<key>` (see below) |
 //! | `lease/<chain>` | the chain's ingestion [`Lease`](crate::lease::Lease): holder, expiry, progress (compare-and-swap) |
 //! | `rate/create/<client>` | the client address's rate-limit window: start and count (compare-and-swap; see [`crate::limits`]) |
+//! | `rate/test/trigger/<id>`, `rate/test/client/<client>` | test-fire rate-limit windows of a trigger and of a client address (same shape; see [`crate::test_fire`]) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
 //! never lose each other's update. Spin's sqlite backend does not guard a compare-and-swap on a key
@@ -101,6 +102,16 @@ pub fn creation_claim(key: &str) -> String {
 /// `rate/create/<client>`: the anonymous-creation window of a client address.
 pub fn create_rate(client: &str) -> String {
     format!("rate/create/{client}")
+}
+
+/// `rate/test/trigger/<id>`: the test-fire window of a trigger.
+pub fn test_rate_trigger(trigger_id: &str) -> String {
+    format!("rate/test/trigger/{trigger_id}")
+}
+
+/// `rate/test/client/<client>`: the test-fire window of a client address.
+pub fn test_rate_client(client: &str) -> String {
+    format!("rate/test/client/{client}")
 }
 
 /// `count/<topic>`.

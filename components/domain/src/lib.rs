@@ -45,6 +45,7 @@ pub mod signature;
 pub mod source;
 pub mod ss58;
 pub mod stored;
+pub mod test_fire;
 pub mod trigger;
 pub mod vault;
 pub mod webpush;

@@ -103,6 +103,12 @@ pub async fn run(args: UpArgs, shutdown: watch::Receiver<bool>) -> Result<(), Fa
         admin_token: secret("SPIN_VARIABLE_ADMIN_TOKEN")?,
         relay_secret: secret("SPIN_VARIABLE_RELAY_SECRET")?,
     };
+    // The app would refuse the worker's operator calls with this token: say so before starting.
+    if let Some(why) = aurras_domain::operator::admin_token_weakness(&secrets.admin_token) {
+        return Err(Failure::Config(anyhow!(
+            "SPIN_VARIABLE_ADMIN_TOKEN: {why} (scripts/up generates one into .spin/)"
+        )));
+    }
     let app_host = app_host(args.app_host.clone()).map_err(Failure::Config)?;
     let logs = args.state_dir.join("logs");
     std::fs::create_dir_all(&logs)

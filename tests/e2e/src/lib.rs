@@ -19,8 +19,8 @@ pub use aurras_testhost::AppOptions;
 use aurras_testhost::TestHost;
 use serde_json::Value;
 
-/// The operator token the tests run with.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The operator token the tests run with (the app refuses tokens under 32 characters).
+pub const ADMIN_TOKEN: &str = "test-admin-token-4f1c9a2e7b3d5f60a8c1e9b2";
 /// The relay's signing secret the tests run with.
 pub const RELAY_SECRET: &str = "whsec_dGVzdC1yZWxheS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=";
 
