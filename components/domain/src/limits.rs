@@ -243,12 +243,30 @@ impl<'a, S: KeyValue + ?Sized> RateLimiter<'a, S> {
     /// Counts one creation by `client` (see [`client_key`]) at `now_ms`, or refuses it with
     /// `429 rate_limited` and `Retry-After` (seconds to the next window) when the window is full.
     pub fn admit(&self, client: &str, now_ms: u64) -> ApiResult<()> {
+        let Err(secs) = self.count(&keys::create_rate(client), now_ms)? else {
+            return Ok(());
+        };
+        Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "this address created {} triggers in the last {}; retry in {secs} s",
+                self.limit.max,
+                humantime::format_duration(self.limit.window)
+            ),
+        )
+        .with_header("retry-after", secs.to_string()))
+    }
+
+    /// The fixed-window counter every rate limit shares: counts one request under `key` at
+    /// `now_ms` (`Ok(Ok(()))`), or answers `Ok(Err(seconds to the next window))` when the window
+    /// already holds `max`; refusals are not counted.
+    pub fn count(&self, key: &str, now_ms: u64) -> ApiResult<Result<(), u64>> {
         let window_ms = u64::try_from(self.limit.window.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
         let start = now_ms - now_ms % window_ms;
         let mut full = false;
-        cas::update(self.kv, &keys::create_rate(client), |w: &mut Window| {
+        cas::update(self.kv, key, |w: &mut Window| {
             if w.start != start {
                 *w = Window { start, count: 0 };
             }
@@ -260,19 +278,10 @@ impl<'a, S: KeyValue + ?Sized> RateLimiter<'a, S> {
             Some(())
         })?;
         if !full {
-            return Ok(());
+            return Ok(Ok(()));
         }
         let wait_ms = (start + window_ms).saturating_sub(now_ms);
-        let secs = wait_ms.div_ceil(1000).max(1);
-        Err(ApiError::new(
-            ErrorCode::RateLimited,
-            format!(
-                "this address created {} triggers in the last {}; retry in {secs} s",
-                self.limit.max,
-                humantime::format_duration(self.limit.window)
-            ),
-        )
-        .with_header("retry-after", secs.to_string()))
+        Ok(Err(wait_ms.div_ceil(1000).max(1)))
     }
 }
 
