@@ -164,10 +164,11 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             check_destination(Some(&req.action))?;
             Answer::json(
                 200,
-                registry
-                    .with_caps(limits()?.caps)
-                    .replace_trigger(&param("id"), caller, req, &now())?
-                    .view(),
+                changed_view(
+                    &registry
+                        .with_caps(limits()?.caps)
+                        .replace_trigger(&param("id"), caller, req, &now())?,
+                ),
             )
         }
         Operation::PatchTrigger => {
@@ -175,10 +176,11 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             check_destination(patch.action.as_ref())?;
             Answer::json(
                 200,
-                registry
-                    .with_caps(limits()?.caps)
-                    .patch_trigger(&param("id"), caller, patch, &now())?
-                    .view(),
+                changed_view(
+                    &registry
+                        .with_caps(limits()?.caps)
+                        .patch_trigger(&param("id"), caller, patch, &now())?,
+                ),
             )
         }
         Operation::DeleteTrigger => {
@@ -199,6 +201,16 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         }
         Operation::Health | Operation::OpenApi => unreachable!("answered above"),
     })
+}
+
+/// A changed trigger as its owner sees it, with the signing secret the change made: a trigger
+/// that became a webhook shows its new secret once, as at creation.
+fn changed_view(changed: &aurras_domain::registry::ChangedTrigger) -> Value {
+    let mut view = changed.trigger.view();
+    if let Some(secret) = &changed.new_secret {
+        view["secret"] = json!(secret);
+    }
+    view
 }
 
 /// The deployment's abuse limits (Spin variables; a malformed one is a 503 naming it).

@@ -6,6 +6,7 @@
 //! - this file: the [`Registry`] and its sources;
 //! - `registry/triggers.rs`: triggers, their index lists and the caps on them
 //!   ([`crate::limits::Caps`]), and the lookup dispatch uses;
+//! - `registry/owners.rs`: owner-verified triggers ([`crate::ownership`]), indexed apart;
 //! - `registry/leases.rs`: which ingestor may produce a chain's events ([`crate::lease`]).
 
 use std::collections::BTreeSet;
@@ -26,6 +27,9 @@ use crate::trigger::Trigger;
 use crate::vault::Keyring;
 
 mod leases;
+mod owners;
+#[cfg(test)]
+mod hygiene_tests;
 #[cfg(test)]
 mod tests;
 mod triggers;
@@ -46,6 +50,25 @@ pub struct CreatedTrigger {
     pub trigger: Trigger,
     /// The management token.
     pub token: String,
+}
+
+/// A changed trigger (`PUT`, `PATCH`) and the signing secret made for it, shown once: a trigger
+/// that becomes a webhook (from another action) gets a new secret, as at creation; a webhook that
+/// stays one keeps its secret, which is not shown again.
+#[derive(Debug)]
+pub struct ChangedTrigger {
+    /// The stored trigger.
+    pub trigger: Trigger,
+    /// The webhook signing secret made by this change, if it made one.
+    pub new_secret: Option<String>,
+}
+
+impl std::ops::Deref for ChangedTrigger {
+    type Target = Trigger;
+
+    fn deref(&self) -> &Trigger {
+        &self.trigger
+    }
 }
 
 /// Who asks for a trigger: the holder of its management token, or the operator (who may read,

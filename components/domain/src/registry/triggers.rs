@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{CreatedTrigger, Registry};
+use super::{ChangedTrigger, CreatedTrigger, Registry};
 use crate::cas::{self, decode};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::keys::{self, ANY_SHARDS};
@@ -31,8 +31,19 @@ const ID_DRAWS: usize = 1024;
 /// The index list a trigger's id is in.
 pub(super) fn index_key(t: &Trigger) -> String {
     match t.filter.as_ref().and_then(|f| f.indexed_account()) {
+        // A proven owner's triggers have a list of their own (see `owners.rs`).
+        Some(account) if t.owner_verified => keys::owner_index(&t.topic, account),
         Some(account) => keys::account_index(&t.topic, account),
         None => keys::any_index(&t.topic, keys::any_shard(&t.id)),
+    }
+}
+
+/// Makes webhook secrets and keeps the one made, so a change can show it once.
+fn minting(minted: &mut Option<String>) -> impl FnMut() -> String + '_ {
+    move || {
+        let secret = secrets::new_webhook_secret();
+        *minted = Some(secret.clone());
+        secret
     }
 }
 
@@ -116,7 +127,8 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
 
     /// Creates a trigger; the answer carries the management token, shown once. A full index
     /// list is `429 too_many_triggers`, and nothing of the trigger stays stored.
-    pub fn create_trigger(&self, req: NewTrigger, now: &str) -> ApiResult<CreatedTrigger> {
+    pub fn create_trigger(&self, mut req: NewTrigger, now: &str) -> ApiResult<CreatedTrigger> {
+        let proof = req.proof.take();
         let source = self
             .read::<Source>(&keys::source(&req.source))?
             .ok_or_else(|| ApiError::invalid("source", format!("no source {:?}", req.source)))?;
@@ -131,6 +143,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
                 new_secret: &mut new_secret,
             },
         )?;
+        trigger.owner_verified = self.owner_verified(None, &trigger, proof.as_ref(), now)?;
         for _ in 0..PLACEMENT_ATTEMPTS {
             self.place(&mut trigger)?;
             // The record goes first: an index entry without a record is skipped by lookups, while
@@ -198,15 +211,20 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         &self,
         id: &str,
         caller: impl Into<Caller<'c>>,
-        req: NewTrigger,
+        mut req: NewTrigger,
         now: &str,
-    ) -> ApiResult<Trigger> {
+    ) -> ApiResult<ChangedTrigger> {
         let current = self.trigger(id, caller)?;
         let source = self.source(&current.source)?;
-        let mut new_secret = secrets::new_webhook_secret;
-        let next = req.replace(&current, &source, now, &mut new_secret)?;
+        let mut minted = None;
+        let proof = req.proof.take();
+        let mut next = req.replace(&current, &source, now, &mut minting(&mut minted))?;
+        next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
         self.store_change(&current, &next)?;
-        Ok(next)
+        Ok(ChangedTrigger {
+            trigger: next,
+            new_secret: minted,
+        })
     }
 
     /// `PATCH`: changes what the patch names.
@@ -214,15 +232,20 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         &self,
         id: &str,
         caller: impl Into<Caller<'c>>,
-        patch: TriggerPatch,
+        mut patch: TriggerPatch,
         now: &str,
-    ) -> ApiResult<Trigger> {
+    ) -> ApiResult<ChangedTrigger> {
         let current = self.trigger(id, caller)?;
         let source = self.source(&current.source)?;
-        let mut new_secret = secrets::new_webhook_secret;
-        let next = patch.apply(&current, &source, now, &mut new_secret)?;
+        let mut minted = None;
+        let proof = patch.proof.take();
+        let mut next = patch.apply(&current, &source, now, &mut minting(&mut minted))?;
+        next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
         self.store_change(&current, &next)?;
-        Ok(next)
+        Ok(ChangedTrigger {
+            trigger: next,
+            new_secret: minted,
+        })
     }
 
     /// Deletes a trigger.
@@ -239,12 +262,13 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// The triggers that may want an event on `topic` touching `accounts` (hex public keys):
-    /// those indexed under one of the accounts and those for any account. Filters are not yet
-    /// applied; paused triggers are included.
+    /// those indexed under one of the accounts (its anonymous and its owner list) and those for
+    /// any account, all read in one `get-many`. Filters are not yet applied; paused triggers are
+    /// included.
     pub fn lookup(&self, topic: &Topic, accounts: &[String]) -> ApiResult<Vec<Trigger>> {
         let index_keys: Vec<String> = accounts
             .iter()
-            .map(|a| keys::account_index(topic, a))
+            .flat_map(|a| [keys::account_index(topic, a), keys::owner_index(topic, a)])
             .chain(keys::any_indexes(topic))
             .collect();
         let mut ids = BTreeSet::new();
