@@ -6,6 +6,9 @@
 //! fixed windows of [`crate::limits`], under `rate/test/…`), and a failure is answered with a
 //! [`FailureClass`] a person can act on, never with how the connection failed.
 
+use serde_json::{json, Value};
+
+use crate::delivery::Outcome;
 use crate::error::{ApiError, ApiResult, ConfigError, ErrorCode};
 use crate::keys;
 use crate::kv::KeyValue;
@@ -201,6 +204,31 @@ impl FailureClass {
     }
 }
 
+/// The answer of a test fire: `outcome` (what a real delivery would do next), the HTTP `status`
+/// when the destination answered, and for a failure its `class` ([`FailureClass::code`], or
+/// `not_sent` when the request was not made: the deployment's or the trigger's own problem, told
+/// in the app's words) and `error`, what a person reads. The transport's words never appear.
+pub fn report(outcome: &Outcome, answer: &Result<u16, String>) -> Value {
+    let (name, why) = match outcome {
+        Outcome::Delivered => ("delivered", None),
+        Outcome::Retry(e) => ("failed_temporarily", Some(e)),
+        Outcome::Gone(e) => ("gone", Some(e)),
+        Outcome::Failed(e) => ("failed", Some(e)),
+    };
+    let status = answer.as_ref().ok().copied();
+    let (class, error) = match (why, answer) {
+        (None, _) => (None, None),
+        // Classifying a network failure keeps its words as the outcome; any other words are
+        // the app's own reason for not sending.
+        (Some(why), Err(raw)) if why != raw => (Some("not_sent"), Some(why.clone())),
+        (Some(_), _) => match FailureClass::of(answer) {
+            Some(class) => (Some(class.code()), Some(class.message(status))),
+            None => (None, None),
+        },
+    };
+    json!({"outcome": name, "status": status, "class": class, "error": error})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +381,44 @@ mod tests {
         for ok in [200, 201, 204, 299] {
             assert_eq!(FailureClass::of(&Ok(ok)), None);
         }
+    }
+
+    #[test]
+    fn reports_never_carry_the_transport_words() {
+        use crate::delivery::{classify_push, classify_webhook};
+        for raw in [
+            "the connection was refused",
+            "timed out connecting",
+            "TlsProtocolError",
+        ] {
+            let answer = Err(raw.to_owned());
+            for outcome in [classify_webhook(&answer), classify_push(&answer)] {
+                let r = report(&outcome, &answer);
+                assert_eq!(r["class"], "could_not_connect", "{r}");
+                assert_eq!(r["outcome"], "failed_temporarily", "{r}");
+                assert!(r["status"].is_null(), "{r}");
+                assert!(!r.to_string().contains(raw), "{r}");
+            }
+        }
+        let r = report(&classify_webhook(&Ok(503)), &Ok(503));
+        assert_eq!(
+            (r["class"].as_str(), r["status"].as_u64()),
+            (Some("server_error"), Some(503))
+        );
+        let r = report(&classify_webhook(&Ok(204)), &Ok(204));
+        assert_eq!(
+            r,
+            json!({"outcome": "delivered", "status": 204, "class": null, "error": null})
+        );
+        // Not sent for the app's own reason: that reason is the answer.
+        let why = "Web Push is not configured: the operator sets vapid_private_key";
+        let r = report(
+            &Outcome::Retry(why.into()),
+            &Err("the request could not be built".into()),
+        );
+        assert_eq!(
+            (r["class"].as_str(), r["error"].as_str()),
+            (Some("not_sent"), Some(why))
+        );
     }
 }
