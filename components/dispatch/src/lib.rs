@@ -3,34 +3,47 @@
 //!
 //! For each record: verify the relay's signature, read the envelope, find the triggers in the
 //! index (two key-value reads whatever their number), keep those that fire, claim each
-//! (event, trigger) pair once, deliver everything at once, and answer which records were taken,
-//! which were refused for good, and which deliveries to retry when.
+//! (event, trigger) pair (a lease: see `aurras_domain::claims`), deliver everything at once,
+//! and answer which records were taken, which were refused for good, and which deliveries to
+//! retry when; or 503 while another dispatcher still holds some of the batch's claims.
 
 // `#[http_component]` expands to the component's export glue, which is `unsafe` by nature.
 #![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
 
-use aurras_domain::delivery::Outcome;
 use aurras_domain::dispatch::{
-    fires, DeliveryConfig, DispatchRequest, DispatchResponse, DueRetry, Job, Record, RetryItem,
-    ScheduledRetry, MAX_BATCH,
+    fires, DispatchRequest, DispatchResponse, DueRetry, Job, Record, MAX_BATCH,
 };
 use aurras_domain::envelope::Envelope;
+use aurras_domain::fanout::{self, InFlight};
 use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use aurras_domain::source::Source;
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
-use aurras_spin::deliver::{self, Delivered, Mode};
+use aurras_spin::deliver::{self, Mode};
 use aurras_spin::http::{error_response, header, now_millis, now_rfc3339, variable, Answer};
 use aurras_spin::State;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 
 /// The largest batch body accepted (a batch of `MAX_BATCH` records of a few KiB each).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(incoming: IncomingRequest) -> Response {
+    // A batch is read within MAX_BODY before its signature is checked over it: a larger one is
+    // 413 without reading on (at once when Content-Length announces it).
+    let limit = |head: &Request| {
+        if *head.method() == Method::Post {
+            MAX_BODY
+        } else {
+            0
+        }
+    };
+    let req = match aurras_spin::http::read_request(incoming, limit) {
+        Ok(req) => req,
+        Err(e) => return error_response(&e),
+    };
     match dispatch(&req) {
         Ok(answer) => answer.into_response(),
         Err(e) => {
@@ -51,12 +64,6 @@ fn dispatch(req: &Request) -> ApiResult<Answer> {
     }
     verify(req)?;
     let body = req.body();
-    if body.len() > MAX_BODY {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("at most {MAX_BODY} bytes per batch"),
-        ));
-    }
     let batch: DispatchRequest = parse_json(body)?;
     if batch.records.len() + batch.retries.len() > MAX_BATCH {
         return Err(ApiError::invalid(
@@ -80,12 +87,40 @@ fn dispatch(req: &Request) -> ApiResult<Answer> {
     for retry in &batch.retries {
         jobs.extend(retry_job(&state, retry)?);
     }
-    let delivered = deliver::deliver(&state, &config, jobs, Mode::Record)?;
-    answer.retries = schedule_retries(&state, &config, delivered)?;
+    let fanout = deliver::deliver(&state, &config, jobs, Mode::Record);
+    let retries = fanout::retries(&fanout.delivered, &config.schedule, now_millis());
+    let deliveries = state.deliveries();
+    for (trigger, why) in &retries.gave_up {
+        if let Err(e) = deliveries.deactivate(trigger, why, &now_rfc3339()) {
+            eprintln!("deactivating {trigger}: {e}");
+        }
+    }
+    if let Some(busy) = in_flight(&fanout.in_flight) {
+        // Another dispatcher holds some of this batch's claims: the batch is not taken until
+        // they are delivered, or their lease expires and a redelivery sends them. What this
+        // request did is settled in the store, so the redelivery repeats none of it (its
+        // retries are scheduled again from their marked claims).
+        return Err(busy);
+    }
+    answer.retries = retries.scheduled;
     Ok(Answer::json(
         200,
         serde_json::to_value(&answer).unwrap_or_default(),
     ))
+}
+
+/// The answer for a batch some of whose deliveries another dispatcher is sending.
+fn in_flight(held: &[InFlight]) -> Option<ApiError> {
+    let until = held.iter().map(|h| h.until_ms).max()?;
+    let wait_secs = until.saturating_sub(now_millis()).div_ceil(1000).max(1);
+    let busy = ApiError::new(
+        ErrorCode::Busy,
+        format!(
+            "{} deliveries of this batch are being sent by another dispatcher (claims held for up to {wait_secs} s more); post it again later",
+            held.len()
+        ),
+    );
+    Some(busy.with_header("retry-after", wait_secs.to_string()))
 }
 
 /// Checks the relay's Standard Webhooks signature: 401 for anything else, before any work.
@@ -175,44 +210,4 @@ fn retry_job(state: &State, retry: &DueRetry) -> ApiResult<Option<Job>> {
         attempt: retry.attempt,
         test: false,
     }))
-}
-
-/// Turns retryable failures into scheduled retries; once the schedule is used up the trigger is
-/// deactivated with the last error.
-fn schedule_retries(
-    state: &State,
-    config: &DeliveryConfig,
-    delivered: Vec<Delivered>,
-) -> ApiResult<Vec<ScheduledRetry>> {
-    let now_ms = now_millis();
-    let mut retries = Vec::new();
-    for done in delivered {
-        let Outcome::Retry(reason) = &done.outcome else {
-            continue;
-        };
-        let next = done.job.attempt + 1;
-        match config.schedule.delay(next) {
-            Some(delay) => retries.push(ScheduledRetry {
-                attempt: next,
-                due_at_ms: now_ms + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX / 2),
-                item: RetryItem {
-                    trigger: done.job.trigger.id.clone(),
-                    record: done.job.record.clone(),
-                },
-            }),
-            // A replayed claim already gave up (and paused the trigger) when it was first made;
-            // its owner may have resumed the trigger since.
-            None if done.replayed => {}
-            None => {
-                let why = format!(
-                    "gave up after {} attempts; the last one failed: {reason}",
-                    done.job.attempt + 1
-                );
-                state
-                    .deliveries()
-                    .deactivate(&done.job.trigger.id, &why, &now_rfc3339())?;
-            }
-        }
-    }
-    Ok(retries)
 }

@@ -10,7 +10,8 @@
 use std::time::Instant;
 
 use aurras_domain::action::{PushKeys, WebPush};
-use aurras_domain::delivery::{Claim, Deliveries, Outcome};
+use aurras_domain::claims::{Claim, Holder, DEFAULT_LEASE_MS};
+use aurras_domain::delivery::{Deliveries, Outcome};
 use aurras_domain::kv::{Counting, MemoryStore};
 use aurras_domain::names::EventName;
 use aurras_domain::registry::Registry;
@@ -115,12 +116,13 @@ fn dispatch_ops(
         .filter(|t| t.filter.as_ref().is_none_or(|f| f.matches(&name, &fields)))
         .collect();
     let deliveries = Deliveries::new(kv, &RING);
+    let holder = Holder::new(0, DEFAULT_LEASE_MS);
     if !firing.is_empty() {
         let ids: Vec<String> = firing.iter().map(|t| t.source.clone()).collect();
         deliveries.sources(&ids).expect("sources");
     }
     for t in &firing {
-        if deliveries.claim(&t.id, event, 0).expect("claim") == Claim::Won {
+        if deliveries.claim(&t.id, event, 0, &holder).expect("claim") == Claim::Won {
             deliveries
                 .record(&t.id, event, 0, &Ok(200), &Outcome::Delivered, "now")
                 .expect("record");

@@ -1,11 +1,11 @@
-//! Delivery bookkeeping: each trigger's delivery state (what its owner sees as `delivery`, and the
-//! recent events it was sent, which makes every (event, trigger) pair go out at most once), what
-//! an answer from a push service or webhook means, and the retry schedule.
+//! Delivery bookkeeping: each trigger's delivery state (what its owner sees as `delivery`, the
+//! claims being sent and the recent ones finished, see [`crate::claims`]), what an answer from a
+//! push service or webhook means, and the retry schedule.
 //!
 //! The state of trigger `t` lives under `delivery/<t>`, changed only by compare-and-swap, so two
 //! dispatchers racing on one redelivered batch cannot both claim a pair. It is bounded: it keeps
-//! the last [`RECENT`] claims (a redelivery replays at most the relay's uncommitted batches,
-//! far fewer), and it is deleted with the trigger.
+//! the last [`RECENT`] finished claims (a redelivery replays at most the relay's uncommitted
+//! batches, far fewer) and at most as many leases, and it is deleted with the trigger.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::cas;
+use crate::claims::Lease;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::kv::KeyValue;
@@ -44,9 +45,12 @@ pub struct Attempt {
 /// One trigger's delivery state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryState {
-    /// Claimed `(event, attempt)` keys, oldest first.
+    /// Finished `(event, attempt)` claims ([`claim_key`], marked when retried), oldest first.
     #[serde(default)]
     pub recent: VecDeque<String>,
+    /// Claims being delivered ([`crate::claims`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<Lease>,
     /// The last attempt.
     #[serde(default)]
     pub last_attempt: Option<Attempt>,
@@ -82,20 +86,6 @@ pub fn claim_key(event_id: &str, attempt: u32) -> String {
     let hex = event_id.trim_start_matches("0x");
     let short = hex.get(..32).unwrap_or(hex);
     format!("{short}/{attempt}")
-}
-
-/// Marks a claim whose attempt ended in a retry.
-const RETRY_MARK: &str = "!retry";
-
-/// The result of a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// This caller delivers.
-    Won,
-    /// Someone else delivered (or is delivering) this attempt.
-    Taken,
-    /// This attempt was made and ended in a retry: the retry must still be scheduled.
-    TakenRetrying,
 }
 
 /// What an answer (or its absence) means.
@@ -182,7 +172,7 @@ impl RetrySchedule {
 
 /// Delivery state and trigger reads for the dispatcher, over a store.
 pub struct Deliveries<'a, S: KeyValue + ?Sized> {
-    kv: &'a S,
+    pub(crate) kv: &'a S,
     ring: &'a Keyring,
 }
 
@@ -221,83 +211,6 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
             .unwrap_or_default())
     }
 
-    /// Claims attempt `attempt` of `event_id` for the trigger: [`Claim::Won`] for exactly one
-    /// caller. A later caller learns whether that attempt ended in a retry, so a retry whose
-    /// scheduling answer never reached the relay can be scheduled again (without sending again).
-    pub fn claim(&self, trigger_id: &str, event_id: &str, attempt: u32) -> ApiResult<Claim> {
-        let claim = claim_key(event_id, attempt);
-        let retrying = format!("{claim}{RETRY_MARK}");
-        let mut seen = Claim::Taken;
-        let won = cas::update(
-            self.kv,
-            &keys::delivery(trigger_id),
-            |s: &mut DeliveryState| {
-                if s.recent.contains(&retrying) {
-                    seen = Claim::TakenRetrying;
-                    return None;
-                }
-                if s.recent.contains(&claim) {
-                    return None;
-                }
-                s.recent.push_back(claim.clone());
-                while s.recent.len() > RECENT {
-                    s.recent.pop_front();
-                }
-                Some(())
-            },
-        )?;
-        Ok(if won.is_some() { Claim::Won } else { seen })
-    }
-
-    /// Records the result of an attempt.
-    pub fn record(
-        &self,
-        trigger_id: &str,
-        event_id: &str,
-        attempt: u32,
-        answer: &Result<u16, String>,
-        outcome: &Outcome,
-        now: &str,
-    ) -> ApiResult<()> {
-        cas::update(
-            self.kv,
-            &keys::delivery(trigger_id),
-            |s: &mut DeliveryState| {
-                let (word, error) = match outcome {
-                    Outcome::Delivered => ("delivered", None),
-                    Outcome::Retry(e) => ("retrying", Some(e)),
-                    Outcome::Gone(e) => ("gone", Some(e)),
-                    Outcome::Failed(e) => ("failed", Some(e)),
-                };
-                if matches!(outcome, Outcome::Retry(_)) {
-                    let claim = claim_key(event_id, attempt);
-                    if let Some(entry) = s.recent.iter_mut().find(|c| **c == claim) {
-                        entry.push_str(RETRY_MARK);
-                    }
-                }
-                s.last_attempt = Some(Attempt {
-                    at: now.to_owned(),
-                    event_id: event_id.to_owned(),
-                    outcome: word.to_owned(),
-                    status: answer.as_ref().ok().copied(),
-                });
-                match error {
-                    None => {
-                        s.last_success_at = Some(now.to_owned());
-                        s.consecutive_failures = 0;
-                        s.delivered += 1;
-                    }
-                    Some(e) => {
-                        s.last_error = Some(e.clone());
-                        s.consecutive_failures += 1;
-                    }
-                }
-                Some(())
-            },
-        )?;
-        Ok(())
-    }
-
     /// Pauses a trigger with the reason in its status (the page shows it), unless its owner
     /// changed it meanwhile (compare-and-swap on the record).
     pub fn deactivate(&self, trigger_id: &str, reason: &str, now: &str) -> ApiResult<()> {
@@ -332,63 +245,6 @@ impl<'a, S: KeyValue + ?Sized> Deliveries<'a, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::MemoryStore;
-    use crate::vault::TEST_KEYRING;
-
-    #[test]
-    fn each_attempt_is_claimed_once_and_the_memory_is_bounded() {
-        let kv = MemoryStore::default();
-        let d = Deliveries::new(&kv, &TEST_KEYRING);
-        let event = format!("0x{}", "ab".repeat(32));
-        assert_eq!(d.claim("trg_1", &event, 0).expect("claim"), Claim::Won);
-        assert_eq!(d.claim("trg_1", &event, 0).expect("again"), Claim::Taken);
-        assert_eq!(
-            d.claim("trg_1", &event, 1)
-                .expect("a retry is its own attempt"),
-            Claim::Won
-        );
-        assert_eq!(
-            d.claim("trg_2", &event, 0).expect("another trigger"),
-            Claim::Won
-        );
-        let failed = Err("timed out".to_string());
-        d.record("trg_2", &event, 0, &failed, &classify_push(&failed), "t")
-            .expect("record");
-        assert_eq!(
-            d.claim("trg_2", &event, 0)
-                .expect("after a retryable failure"),
-            Claim::TakenRetrying
-        );
-        for i in 0..RECENT {
-            d.claim("trg_1", &format!("0x{i:032x}{}", "00".repeat(16)), 0)
-                .expect("claim");
-        }
-        let state = d.state("trg_1").expect("state");
-        assert_eq!(state.recent.len(), RECENT);
-        assert!(kv
-            .get("delivery/trg_1")
-            .expect("get")
-            .is_some_and(|v| v.len() < 40 * RECENT));
-    }
-
-    #[test]
-    fn records_show_success_and_failures() {
-        let kv = MemoryStore::default();
-        let d = Deliveries::new(&kv, &TEST_KEYRING);
-        let fail = Err("connection refused".to_string());
-        d.record("t", "0x1", 0, &fail, &classify_webhook(&fail), "t1")
-            .expect("record");
-        d.record("t", "0x1", 0, &Ok(503), &classify_webhook(&Ok(503)), "t2")
-            .expect("record");
-        let s = d.state("t").expect("state");
-        assert_eq!(s.consecutive_failures, 2);
-        assert_eq!(s.last_error.as_deref(), Some("the webhook answered 503"));
-        d.record("t", "0x1", 0, &Ok(204), &Outcome::Delivered, "t3")
-            .expect("record");
-        let s = d.state("t").expect("state");
-        assert_eq!((s.consecutive_failures, s.delivered), (0, 1));
-        assert_eq!(s.view()["last_attempt"]["status"], 204);
-    }
 
     #[test]
     fn answers_are_classified() {

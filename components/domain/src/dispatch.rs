@@ -252,6 +252,8 @@ pub struct DeliveryConfig {
     pub explorer_url: Option<String>,
     /// `retry_schedule`.
     pub schedule: RetrySchedule,
+    /// `claim_lease`: how long a dispatcher's claim on a delivery lasts before another may send it.
+    pub claim_lease_ms: u64,
 }
 
 /// How long a push service keeps a notification for an offline device.
@@ -462,6 +464,7 @@ mod tests {
             allow_private: false,
             explorer_url: None,
             schedule: RetrySchedule::default(),
+            claim_lease_ms: 60_000,
         };
         assert!(matches!(job.request(&config, 0), Err(Outcome::Retry(_))));
         config.vapid = Some(VapidKey::generate().0);

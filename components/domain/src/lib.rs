@@ -11,7 +11,8 @@
 //! - [`envelope`]: the event envelope the ingestor produces.
 //! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
 //! - [`dispatch`]: the relay → dispatch contract and which triggers fire; [`delivery`]: delivery
-//!   state, de-duplication, retries; [`destination`]: refused destinations; [`notification`]: what a
+//!   state, answers, retries; [`claims`]: who sends each attempt (leases, at least once);
+//!   [`fanout`]: claim, send and record a batch's jobs; [`destination`]: refused destinations; [`notification`]: what a
 //!   person reads.
 //! - [`cas`]: compare-and-swap updates safe on every Spin backend.
 //! - [`limits`]: caps on index lists and the anonymous creation rate per client address.
@@ -26,11 +27,13 @@ pub mod amount;
 pub mod api;
 pub mod cas;
 pub mod catalog;
+pub mod claims;
 pub mod delivery;
 pub mod destination;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
+pub mod fanout;
 pub mod filter;
 pub mod integer;
 pub mod keys;

@@ -28,6 +28,12 @@ pub fn new_webhook_secret() -> String {
     format!("whsec_{}", STANDARD.encode(random::<32>()))
 }
 
+/// A dispatch request's claim token ([`crate::claims::Holder`]): 8 random bytes as hex, enough
+/// that two requests never share one.
+pub fn claim_holder() -> String {
+    hex::encode(random::<8>())
+}
+
 /// SHA-256 of a token, hex. Tokens carry 256 random bits, so a plain hash is enough (no salt or
 /// slow hash: nobody can guess their way to a preimage).
 pub fn hash_token(token: &str) -> String {

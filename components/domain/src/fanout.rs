@@ -1,0 +1,290 @@
+//! One batch's deliveries, over any store and any way of sending: claim the jobs (a lease per
+//! (event, trigger, attempt), see [`crate::claims`]), send the ones this request won, record the
+//! answers, and say which deliveries to retry when.
+//!
+//! No job this request was handed is dropped silently: each is sent, or found finished, or
+//! found being sent by another dispatcher ([`Fanout::in_flight`]: the caller must not report
+//! the batch as taken), or, when the store failed while claiming it, scheduled as a retry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::claims::{Claim, Holder, Recorded};
+use crate::delivery::{claim_key, Deliveries, Outcome, RetrySchedule};
+use crate::dispatch::{DeliveryConfig, HttpRequest, Job, RetryItem, ScheduledRetry};
+use crate::kv::KeyValue;
+
+/// Sends requests: outbound HTTP in a component, a recorder in tests.
+pub trait Transport {
+    /// Sends every request; the answers (a status, or why there is none) in the same order.
+    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<u16, String>>;
+}
+
+/// How the caller wants jobs handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Real deliveries: claimed, recorded in the trigger's delivery state.
+    Record,
+    /// Test deliveries: sent and reported, nothing stored.
+    Test,
+}
+
+/// Whether this request made the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempted {
+    /// Claimed and attempted now.
+    Now,
+    /// Made by an earlier request and ended in a retry whose scheduling may have been lost: it is
+    /// scheduled again, not sent again.
+    Earlier,
+    /// Not attempted: the store failed while claiming it. It is scheduled as a retry.
+    Never,
+}
+
+/// What became of one job.
+#[derive(Debug)]
+pub struct Delivered {
+    /// The job.
+    pub job: Job,
+    /// What the answer means.
+    pub outcome: Outcome,
+    /// The HTTP status, or why there was none.
+    pub answer: Result<u16, String>,
+    /// Whether it was attempted now.
+    pub attempted: Attempted,
+}
+
+/// A job another dispatcher holds the claim of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// The trigger.
+    pub trigger: String,
+    /// The event.
+    pub event_id: String,
+    /// When its lease expires (Unix ms).
+    pub until_ms: u64,
+}
+
+/// A batch's deliveries.
+#[derive(Debug, Default)]
+pub struct Fanout {
+    /// Jobs attempted, replayed or not claimed, with their outcome.
+    pub delivered: Vec<Delivered>,
+    /// Jobs being sent by another dispatcher: their batch is not done until they are.
+    pub in_flight: Vec<InFlight>,
+    /// Store failures after sending (logged by the caller; nothing is lost by them, at worst a
+    /// lease expires and the job is sent again).
+    pub warnings: Vec<String>,
+}
+
+/// Delivers `jobs` under `holder`'s claims, sending with `transport`; `now` is RFC 3339 for
+/// the delivery state.
+pub fn deliver<S, T>(
+    deliveries: &Deliveries<'_, S>,
+    config: &DeliveryConfig,
+    jobs: Vec<Job>,
+    mode: Mode,
+    holder: &Holder,
+    transport: &mut T,
+    now: &str,
+) -> Fanout
+where
+    S: KeyValue + ?Sized,
+    T: Transport,
+{
+    let mut fanout = Fanout::default();
+    let mine = match mode {
+        Mode::Test => jobs,
+        Mode::Record => claim(deliveries, jobs, holder, &mut fanout),
+    };
+    let now_secs = holder.now_ms / 1000;
+    let mut requests = Vec::with_capacity(mine.len());
+    let built: Vec<Option<Outcome>> = mine
+        .iter()
+        .map(|job| match job.request(config, now_secs) {
+            Ok(request) => {
+                requests.push(request);
+                None
+            }
+            Err(outcome) => Some(outcome),
+        })
+        .collect();
+    let mut answers = transport.send_all(&requests).into_iter();
+    let start = fanout.delivered.len();
+    for (job, unbuilt) in mine.into_iter().zip(built) {
+        let (answer, outcome) = match unbuilt {
+            None => {
+                let answer = answers
+                    .next()
+                    .unwrap_or_else(|| Err("no answer was recorded".into()));
+                let outcome = job.classify(&answer);
+                (answer, outcome)
+            }
+            Some(outcome) => (Err("the request could not be built".into()), outcome),
+        };
+        fanout.delivered.push(Delivered {
+            job,
+            outcome,
+            answer,
+            attempted: Attempted::Now,
+        });
+    }
+    if mode == Mode::Record {
+        let (done, warnings) = (&fanout.delivered[start..], &mut fanout.warnings);
+        record(deliveries, done, now, warnings);
+    }
+    fanout
+}
+
+/// Claims every job, one compare-and-swap per trigger; the jobs this request won.
+fn claim<S: KeyValue + ?Sized>(
+    deliveries: &Deliveries<'_, S>,
+    jobs: Vec<Job>,
+    holder: &Holder,
+    fanout: &mut Fanout,
+) -> Vec<Job> {
+    let mut by_trigger: BTreeMap<String, Vec<Job>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for job in jobs {
+        // The same attempt twice in one batch (a record and its own retry) is one delivery.
+        let claim = claim_key(&job.envelope.id, job.attempt);
+        if seen.insert((job.trigger.id.clone(), claim)) {
+            by_trigger
+                .entry(job.trigger.id.clone())
+                .or_default()
+                .push(job);
+        }
+    }
+    let mut mine = Vec::new();
+    for (trigger, jobs) in by_trigger {
+        let wanted: Vec<(&str, u32)> = jobs
+            .iter()
+            .map(|j| (j.envelope.id.as_str(), j.attempt))
+            .collect();
+        let claims = match deliveries.claim_all(&trigger, &wanted, holder) {
+            Ok(claims) => claims,
+            Err(e) => {
+                let why = format!("not sent: the store failed while claiming it ({e})");
+                fanout
+                    .delivered
+                    .extend(jobs.into_iter().map(|job| Delivered {
+                        job,
+                        outcome: Outcome::Retry(why.clone()),
+                        answer: Err(why.clone()),
+                        attempted: Attempted::Never,
+                    }));
+                continue;
+            }
+        };
+        for (job, claim) in jobs.into_iter().zip(claims) {
+            match claim {
+                Claim::Won => mine.push(job),
+                Claim::Taken => {}
+                Claim::TakenRetrying => fanout.delivered.push(Delivered {
+                    job,
+                    outcome: Outcome::Retry("an earlier attempt is to be retried".into()),
+                    answer: Err("already attempted".into()),
+                    attempted: Attempted::Earlier,
+                }),
+                Claim::InFlight { until_ms } => fanout.in_flight.push(InFlight {
+                    trigger: trigger.clone(),
+                    event_id: job.envelope.id.clone(),
+                    until_ms,
+                }),
+            }
+        }
+    }
+    mine
+}
+
+/// Records the answers, one compare-and-swap per trigger, and pauses the triggers whose
+/// destination is gone or refuses for good.
+fn record<S: KeyValue + ?Sized>(
+    deliveries: &Deliveries<'_, S>,
+    done: &[Delivered],
+    now: &str,
+    warnings: &mut Vec<String>,
+) {
+    let mut by_trigger: BTreeMap<&str, Vec<Recorded<'_>>> = BTreeMap::new();
+    for d in done {
+        by_trigger
+            .entry(d.job.trigger.id.as_str())
+            .or_default()
+            .push(Recorded {
+                event_id: &d.job.envelope.id,
+                attempt: d.job.attempt,
+                answer: &d.answer,
+                outcome: &d.outcome,
+            });
+    }
+    // The requests are sent: a store failure now must not fail the batch, which would have the
+    // relay redeliver it and lose its retries. The unrecorded claims' leases expire instead.
+    for (trigger, recorded) in by_trigger {
+        if let Err(e) = deliveries.record_all(trigger, &recorded, now) {
+            warnings.push(format!("recording deliveries to {trigger}: {e}"));
+        }
+    }
+    for d in done {
+        if let Outcome::Gone(reason) | Outcome::Failed(reason) = &d.outcome {
+            if let Err(e) = deliveries.deactivate(&d.job.trigger.id, reason, now) {
+                warnings.push(format!("deactivating {}: {e}", d.job.trigger.id));
+            }
+        }
+    }
+}
+
+/// What to retry and when, and which triggers used up their schedule (to pause, with the reason).
+#[derive(Debug, Default)]
+pub struct Retries {
+    /// For the relay to hold.
+    pub scheduled: Vec<ScheduledRetry>,
+    /// `(trigger id, why)` of triggers that gave up.
+    pub gave_up: Vec<(String, String)>,
+}
+
+/// Turns retryable outcomes into scheduled retries.
+pub fn retries(delivered: &[Delivered], schedule: &RetrySchedule, now_ms: u64) -> Retries {
+    let mut retries = Retries::default();
+    for done in delivered {
+        let Outcome::Retry(reason) = &done.outcome else {
+            continue;
+        };
+        let attempt = done.job.attempt;
+        let next = match done.attempted {
+            Attempted::Now | Attempted::Earlier => {
+                schedule.delay(attempt + 1).map(|d| (attempt + 1, d))
+            }
+            // Never attempted: the next step of the schedule, or this one again when it was the
+            // last (a retry level exists from 1 on).
+            Attempted::Never => schedule
+                .delay(attempt + 1)
+                .map(|d| (attempt + 1, d))
+                .or_else(|| schedule.delay(attempt.max(1)).map(|d| (attempt.max(1), d))),
+        };
+        match next {
+            Some((attempt, delay)) => retries.scheduled.push(ScheduledRetry {
+                attempt,
+                due_at_ms: now_ms + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX / 2),
+                item: RetryItem {
+                    trigger: done.job.trigger.id.clone(),
+                    record: done.job.record.clone(),
+                },
+            }),
+            None if done.attempted == Attempted::Now => retries.gave_up.push((
+                done.job.trigger.id.clone(),
+                format!(
+                    "gave up after {} attempts; the last one failed: {reason}",
+                    attempt + 1
+                ),
+            )),
+            // A replayed claim already gave up (and paused the trigger) when it was first made;
+            // its owner may have resumed the trigger since. With no retry schedule at all there
+            // is nothing to schedule.
+            None => {}
+        }
+    }
+    retries
+}
+
+#[cfg(test)]
+#[path = "fanout_tests.rs"]
+mod tests;

@@ -1,0 +1,316 @@
+use super::*;
+use crate::dispatch::Record;
+use crate::envelope::Envelope;
+use crate::kv::{MemoryStore, StoreError};
+use crate::trigger::Trigger;
+use crate::vault::TEST_KEYRING;
+use serde_json::json;
+
+/// Answers every request with `status` and keeps what was sent.
+struct Recorder {
+    status: u16,
+    sent: Vec<HttpRequest>,
+}
+
+impl Transport for Recorder {
+    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<u16, String>> {
+        self.sent.extend_from_slice(requests);
+        requests.iter().map(|_| Ok(self.status)).collect()
+    }
+}
+
+fn recorder(status: u16) -> Recorder {
+    Recorder {
+        status,
+        sent: Vec::new(),
+    }
+}
+
+/// A memory store whose compare-and-swaps of one key fail, as a store that went away would.
+struct Failing<'a> {
+    inner: &'a MemoryStore,
+    key: String,
+}
+
+impl KeyValue for Failing<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.get_many(keys)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        if key == self.key {
+            return Err(StoreError("disk I/O error".into()));
+        }
+        self.inner.compare_and_swap(key, expected, value)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(key, delta)
+    }
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_keys()
+    }
+}
+
+fn job(trigger: &str, event: u32, attempt: u32) -> Job {
+    let trigger: Trigger = serde_json::from_value(json!({
+        "id": trigger, "source": "src_1", "chain": "paseo", "event": "Balances.Transfer",
+        "topic": "paseo.Balances.Transfer",
+        "action": {"webhook": {"url": format!("https://hooks.example.net/{trigger}"),
+                               "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+        "brokers": [], "isJSONData": false, "isBinaryValue": false, "isBinaryKey": false,
+        "status": {"active": true, "dateChanged": "t"}, "token_hash": "h", "created_at": "t"
+    }))
+    .expect("trigger");
+    let id = format!("0x{event:032x}{}", "0".repeat(32));
+    let envelope: Envelope = serde_json::from_value(json!({
+        "id": id, "version": 1, "chain": "paseo", "genesis_hash": "0x00",
+        "block": {"number": 1, "hash": "0x02"}, "event_index": event, "extrinsic_index": null,
+        "phase": "apply_extrinsic", "pallet": "Balances", "event": "Transfer",
+        "spec_version": 1, "fields": {}
+    }))
+    .expect("envelope");
+    let value = serde_json::to_vec(&envelope).expect("json");
+    Job {
+        trigger,
+        envelope,
+        record: Record {
+            topic: "paseo.Balances.Transfer".into(),
+            partition: 0,
+            offset: i64::from(event),
+            key: None,
+            value: crate::dispatch::encode_bytes(&value),
+            timestamp: None,
+        },
+        attempt,
+        token: None,
+        test: false,
+    }
+}
+
+fn config() -> DeliveryConfig {
+    DeliveryConfig {
+        vapid: None,
+        vapid_subject: "mailto:ops@example.com".into(),
+        allow_private: false,
+        explorer_url: None,
+        schedule: RetrySchedule::parse("5s,1m").expect("schedule"),
+        claim_lease_ms: 60_000,
+    }
+}
+
+fn holder(token: &str, now_ms: u64) -> Holder {
+    Holder {
+        token: token.into(),
+        now_ms,
+        lease_ms: 60_000,
+    }
+}
+
+#[test]
+fn a_store_failure_while_claiming_loses_no_job_of_the_batch() {
+    let kv = MemoryStore::default();
+    let store = Failing {
+        inner: &kv,
+        key: "delivery/trg_2".into(),
+    };
+    let d = Deliveries::new(&store, &TEST_KEYRING);
+    let jobs = vec![job("trg_1", 1, 0), job("trg_2", 1, 0), job("trg_3", 1, 0)];
+    let mut net = recorder(200);
+    let fanout = deliver(
+        &d,
+        &config(),
+        jobs,
+        Mode::Record,
+        &holder("a", 0),
+        &mut net,
+        "t",
+    );
+    let sent: Vec<&str> = net.sent.iter().map(|r| r.url.as_str()).collect();
+    assert_eq!(
+        sent,
+        [
+            "https://hooks.example.net/trg_1",
+            "https://hooks.example.net/trg_3"
+        ],
+        "the jobs claimed before and after the failure are sent"
+    );
+    let unclaimed: Vec<&Delivered> = fanout
+        .delivered
+        .iter()
+        .filter(|d| d.attempted == Attempted::Never)
+        .collect();
+    assert_eq!(unclaimed.len(), 1);
+    assert_eq!(unclaimed[0].job.trigger.id, "trg_2");
+    let retries = retries(&fanout.delivered, &config().schedule, 1_000);
+    assert_eq!(retries.scheduled.len(), 1, "the unclaimed job is retried");
+    assert_eq!(retries.scheduled[0].item.trigger, "trg_2");
+    assert_eq!(retries.scheduled[0].attempt, 1);
+    assert_eq!(retries.scheduled[0].due_at_ms, 6_000);
+    assert!(retries.gave_up.is_empty());
+    // The retry, with the store back, is delivered.
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let fanout = deliver(
+        &d,
+        &config(),
+        vec![job("trg_2", 1, 1)],
+        Mode::Record,
+        &holder("b", 6_000),
+        &mut net,
+        "t",
+    );
+    assert_eq!(fanout.delivered[0].outcome, Outcome::Delivered);
+    assert_eq!(net.sent.len(), 3);
+}
+
+#[test]
+fn a_job_held_by_a_live_dispatcher_is_in_flight_and_one_held_by_a_dead_one_is_sent() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    // Dispatcher `a` claimed and died before sending.
+    d.claim(
+        "trg_1",
+        &format!("0x{:032x}{}", 1, "0".repeat(32)),
+        0,
+        &holder("a", 0),
+    )
+    .expect("claim");
+    let mut net = recorder(204);
+    let batch = || vec![job("trg_1", 1, 0), job("trg_2", 1, 0)];
+    let early = deliver(
+        &d,
+        &config(),
+        batch(),
+        Mode::Record,
+        &holder("b", 30_000),
+        &mut net,
+        "t",
+    );
+    assert_eq!(
+        early.in_flight,
+        [InFlight {
+            trigger: "trg_1".into(),
+            event_id: format!("0x{:032x}{}", 1, "0".repeat(32)),
+            until_ms: 60_000
+        }]
+    );
+    assert_eq!(net.sent.len(), 1, "the other trigger's job went out");
+    let late = deliver(
+        &d,
+        &config(),
+        batch(),
+        Mode::Record,
+        &holder("c", 60_000),
+        &mut net,
+        "t",
+    );
+    assert!(late.in_flight.is_empty());
+    assert_eq!(net.sent.len(), 2, "the dead dispatcher's job is sent once");
+    assert_eq!(net.sent[1].url, "https://hooks.example.net/trg_1");
+    let again = deliver(
+        &d,
+        &config(),
+        batch(),
+        Mode::Record,
+        &holder("d", 60_001),
+        &mut net,
+        "t",
+    );
+    assert!(again.delivered.is_empty() && again.in_flight.is_empty());
+    assert_eq!(net.sent.len(), 2, "nothing twice once recorded");
+}
+
+#[test]
+fn the_same_attempt_twice_in_a_batch_is_sent_once_and_tests_store_nothing() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let mut net = recorder(200);
+    let jobs = vec![job("trg_1", 1, 0), job("trg_1", 1, 0), job("trg_1", 2, 0)];
+    let fanout = deliver(
+        &d,
+        &config(),
+        jobs,
+        Mode::Record,
+        &holder("a", 0),
+        &mut net,
+        "t",
+    );
+    assert_eq!(fanout.delivered.len(), 2);
+    assert_eq!(net.sent.len(), 2);
+    let before = kv.keys();
+    deliver(
+        &d,
+        &config(),
+        vec![job("trg_9", 1, 0)],
+        Mode::Test,
+        &holder("b", 0),
+        &mut net,
+        "t",
+    );
+    assert_eq!(kv.keys(), before, "a test delivery stores nothing");
+    assert_eq!(net.sent.len(), 3);
+}
+
+#[test]
+fn failures_are_retried_on_schedule_then_given_up() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let schedule = config().schedule;
+    let mut net = recorder(503);
+    let first = deliver(
+        &d,
+        &config(),
+        vec![job("t", 1, 0)],
+        Mode::Record,
+        &holder("a", 0),
+        &mut net,
+        "t",
+    );
+    let r = retries(&first.delivered, &schedule, 0);
+    assert_eq!(
+        (r.scheduled[0].attempt, r.scheduled[0].due_at_ms),
+        (1, 5_000)
+    );
+    // The answer that scheduled it was lost: the redelivery schedules it again without sending.
+    let replay = deliver(
+        &d,
+        &config(),
+        vec![job("t", 1, 0)],
+        Mode::Record,
+        &holder("b", 0),
+        &mut net,
+        "t",
+    );
+    assert_eq!(replay.delivered[0].attempted, Attempted::Earlier);
+    assert_eq!(net.sent.len(), 1);
+    assert_eq!(retries(&replay.delivered, &schedule, 0).scheduled.len(), 1);
+    let last = deliver(
+        &d,
+        &config(),
+        vec![job("t", 1, 2)],
+        Mode::Record,
+        &holder("c", 0),
+        &mut net,
+        "t",
+    );
+    let r = retries(&last.delivered, &schedule, 0);
+    assert!(r.scheduled.is_empty());
+    assert_eq!(r.gave_up.len(), 1);
+    assert!(
+        r.gave_up[0].1.starts_with("gave up after 3 attempts"),
+        "{:?}",
+        r.gave_up
+    );
+}
