@@ -9,7 +9,9 @@
 //! | `chain/<chain>` | the id of the source that owns the chain name (compare-and-swap from absent) |
 //! | `trigger/<id>` | a [`Trigger`](crate::trigger::Trigger), with the hash of its token and its action sealed ([`crate::stored`]) |
 //! | `ix/<topic>/acct/<account hex>` | JSON list of trigger ids whose filter names that account |
+//! | `ix/<topic>/owner/<account hex>` | JSON list of trigger ids whose filter names that account and whose creator proved holding it ([`crate::ownership`]) |
 //! | `ix/<topic>/any/<shard>` | JSON list of trigger ids for any account, in [`ANY_SHARDS`] shards by id hash |
+//! | `proof/used/<account hex>` | the account's owner-proof challenges used and not yet expired (compare-and-swap; see [`crate::ownership`]) |
 //! | `count/<topic>` | number of triggers on the topic (8-byte counter), guarding source changes |
 //! | `delivery/<trigger id>` | the trigger's [`DeliveryState`](crate::delivery::DeliveryState): last attempt, recent claims |
 //! | `claim/<key>` | counter electing the one request that creates `<key>` (see below) |
@@ -22,7 +24,7 @@
 //! that is absent, so the first write of a list or chain claim goes through `claim/<key>`: an
 //! atomic counter that only one request sees go to 1. Lists and claims are never deleted (they are
 //! emptied), so every later change is guarded. A dispatch lookup for `(topic, accounts)` is one `get-many` over
-//! the account lists and the any-account shards, then one `get-many` over the trigger records.
+//! the account lists (anonymous and owner) and the any-account shards, then one `get-many` over the trigger records.
 
 use sha2::{Digest, Sha256};
 
@@ -71,6 +73,17 @@ pub fn delivery(trigger_id: &str) -> String {
 /// `ix/<topic>/acct/<account hex>`.
 pub fn account_index(topic: &Topic, account_hex: &str) -> String {
     format!("ix/{topic}/acct/{account_hex}")
+}
+
+/// `ix/<topic>/owner/<account hex>`: the triggers of the account's proven owner, capped apart
+/// from the anonymous ones so that these can never fill the owner's list.
+pub fn owner_index(topic: &Topic, account_hex: &str) -> String {
+    format!("ix/{topic}/owner/{account_hex}")
+}
+
+/// `proof/used/<account hex>`: the account's used owner-proof challenges.
+pub fn used_challenges(account_hex: &str) -> String {
+    format!("proof/used/{account_hex}")
 }
 
 /// The any-account shard a trigger id falls in.

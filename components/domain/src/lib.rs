@@ -16,6 +16,8 @@
 //!   person reads.
 //! - [`cas`]: compare-and-swap updates safe on every Spin backend.
 //! - [`limits`]: caps on index lists and the anonymous creation rate per client address.
+//! - [`ownership`]: an account owner's proof (a wallet signature over a challenge), which keeps
+//!   anonymous creators from filling the owner's index list.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
 //! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
 //! - [`signature`]: Standard Webhooks signing (relay → dispatch, dispatch → webhooks).
@@ -42,6 +44,7 @@ pub mod lease;
 pub mod limits;
 pub mod names;
 pub mod notification;
+pub mod ownership;
 pub mod registry;
 pub mod secrets;
 pub mod signature;

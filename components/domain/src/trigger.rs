@@ -8,6 +8,7 @@ use crate::action::{Action, ActionSpec};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{Filter, FilterSpec};
 use crate::names::{ChainName, EventName, Topic};
+use crate::ownership::OwnerProof;
 use crate::source::Source;
 
 /// The longest trigger name.
@@ -42,6 +43,11 @@ pub struct NewTrigger {
     /// The original feed's `isBinaryKey`: deliver record keys base64-encoded.
     #[serde(rename = "isBinaryKey")]
     pub is_binary_key: Option<bool>,
+    /// Proof that the creator holds the key of the account the balance filter names
+    /// ([`crate::ownership`]): such a trigger is owner-verified and never refused for a cap that
+    /// anonymous creators filled.
+    #[serde(default)]
+    pub proof: Option<OwnerProof>,
 }
 
 /// `PATCH /api/triggers/{id}`: every field optional; `"filter": null` removes the filter.
@@ -60,6 +66,9 @@ pub struct TriggerPatch {
     pub active: Option<bool>,
     /// Why, recorded in the status.
     pub reason: Option<String>,
+    /// Proof of holding the filter's account, to make the trigger owner-verified (see
+    /// [`NewTrigger::proof`]).
+    pub proof: Option<OwnerProof>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -130,6 +139,11 @@ pub struct Trigger {
     pub token_hash: String,
     /// RFC 3339.
     pub created_at: String,
+    /// Its creator proved holding the key of the account its balance filter names
+    /// ([`crate::ownership`]); it is indexed in that account's owner list. A change of account
+    /// without a new proof clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner_verified: bool,
 }
 
 fn validate_brokers(brokers: Option<&Value>) -> ApiResult<Vec<String>> {
@@ -252,6 +266,7 @@ impl NewTrigger {
             },
             token_hash: minted.token_hash,
             created_at: minted.now.to_owned(),
+            owner_verified: false,
         })
     }
 

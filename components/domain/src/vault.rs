@@ -33,6 +33,9 @@ const MAX_KEY_ID_LEN: usize = 32;
 struct RingKey {
     id: String,
     cipher: Aes256Gcm,
+    /// A key for MACs (owner-proof challenges, [`crate::ownership`]), derived from this one so
+    /// the AES key itself is used for nothing else.
+    mac: [u8; 32],
 }
 
 /// The keys records are sealed and opened with; the first one seals.
@@ -88,10 +91,26 @@ fn parse_key(entry: &str) -> Result<RingKey, String> {
     Ok(RingKey {
         id: id.to_owned(),
         cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)),
+        mac: derive_mac_key(&bytes),
     })
 }
 
+/// HMAC-SHA256 of a fixed label under the key: a separate key for MACs.
+fn derive_mac_key(key: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"aurras/mac-key/v1");
+    mac.finalize().into_bytes().into()
+}
+
 impl Keyring {
+    /// The MAC keys derived from the ring's keys, current first: the first signs, every one
+    /// verifies (so a rotation does not void what was signed just before it).
+    pub(crate) fn mac_keys(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.keys.iter().map(|k| &k.mac)
+    }
+
     /// Parses `<id>:<base64>[,<id>:<base64>…]`; the first key seals.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut keys: Vec<RingKey> = Vec::new();
