@@ -2,6 +2,7 @@
 //! validated together so that every mistake stops the host at startup with the file, key and fix.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,6 +32,11 @@ pub struct AppOptions {
     /// Extra variable values (as `SPIN_VARIABLE_<NAME>` → value), consulted before the process
     /// environment; lets tests set variables without touching global state.
     pub variables: BTreeMap<String, String>,
+    /// Test only, and not a Spin setting: host names (lowercase) that outbound requests resolve
+    /// to the given address instead of asking the system resolver, like `curl --resolve`. Lets a
+    /// test point a public-looking name at a local server, as DNS under an attacker's control
+    /// would. `block_networks` applies to these addresses like to any other.
+    pub resolve: BTreeMap<String, IpAddr>,
 }
 
 impl AppOptions {
@@ -41,6 +47,7 @@ impl AppOptions {
             runtime_config: None,
             state_dir: None,
             variables: BTreeMap::new(),
+            resolve: BTreeMap::new(),
         }
     }
 }
@@ -249,6 +256,7 @@ impl LoadedApp {
                 environment: component.environment.clone(),
                 outbound,
                 blocked_networks: runtime_config.blocked_networks.clone(),
+                resolve: Arc::new(options.resolve.clone()),
                 tls: tls_configs.for_component(id),
             });
             components.insert(id.clone(), LoadedComponent { context, pre });

@@ -1,7 +1,7 @@
 //! `aurras-testhost up`: serve a Spin app the way `spin up` would, for the features Aurras uses.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,6 +45,27 @@ struct UpArgs {
     /// Set an application variable: `--variable name=value` (like SPIN_VARIABLE_NAME=value).
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     variables: Vec<String>,
+    /// Test only (Spin has no such option): outbound requests to host NAME connect to IP
+    /// instead of what DNS says, like `curl --resolve`; `block_networks` still applies.
+    #[arg(long = "resolve", value_name = "NAME=IP")]
+    resolve: Vec<String>,
+}
+
+fn parse_resolve(pairs: &[String]) -> Result<BTreeMap<String, IpAddr>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (name, ip) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--resolve {pair:?}: write it as name=ip"))?;
+            let ip = ip
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|e| anyhow!("--resolve {pair:?}: {e}"))?;
+            Ok((name.to_ascii_lowercase(), ip))
+        })
+        .collect()
 }
 
 fn parse_variables(pairs: &[String]) -> Result<BTreeMap<String, String>> {
@@ -67,8 +88,12 @@ async fn up(args: UpArgs) -> Result<()> {
         runtime_config: args.runtime_config_file,
         state_dir: args.state_dir,
         variables: parse_variables(&args.variables)?,
+        resolve: parse_resolve(&args.resolve)?,
     };
     let host = TestHost::start(&options, args.listen).await?;
+    for (name, ip) in &options.resolve {
+        println!("Test only: outbound requests to {name} go to {ip} (--resolve)");
+    }
     for (label, location) in host.stores() {
         println!("Storing {label} key-value data to {location}");
     }

@@ -6,8 +6,9 @@
 //! Based on `wasmtime_wasi_http::default_send_request`, which cannot take a root store or a
 //! resolver check.
 
+use std::collections::BTreeMap;
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -52,6 +53,8 @@ impl Timeouts {
 pub(crate) struct Route {
     /// The app's blocked networks.
     pub blocked: BlockedNetworks,
+    /// Test-only resolver overrides: host name → address.
+    pub resolve: Arc<BTreeMap<String, IpAddr>>,
     /// The TLS config for the request's host (used for `https` only).
     pub tls: Arc<rustls::ClientConfig>,
 }
@@ -90,7 +93,7 @@ where
     // Spin bounds everything up to the response head, connecting included, by the first-byte
     // timeout; the TCP connect alone by the connect timeout.
     let exchange = async move {
-        let tcp = connect(authority.host(), port, &route.blocked, timeouts.connect).await?;
+        let tcp = connect(authority.host(), port, &route, timeouts.connect).await?;
         let stream: Box<dyn Stream> = if use_tls {
             Box::new(tls_handshake(tcp, authority.host(), route.tls).await?)
         } else {
@@ -138,24 +141,30 @@ where
     Ok((response, io))
 }
 
-/// Resolves `host`, drops blocked addresses and connects to the first that answers.
+/// Resolves `host` (through the test-only overrides first), drops blocked addresses and connects
+/// to the first that answers.
 async fn connect(
     host: &str,
     port: u16,
-    blocked: &BlockedNetworks,
+    route: &Route,
     timeout: Duration,
 ) -> Result<TcpStream, Error> {
     let unavailable = || Error::DnsError {
         rcode: Some("address not available".into()),
         info_code: Some(0),
     };
-    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host_without_brackets(host), port))
-        .await
-        .map_err(|e| {
-            tracing::debug!(host, port, "cannot resolve: {e}");
-            unavailable()
-        })?
-        .collect();
+    let name = host_without_brackets(host);
+    let mut addrs: Vec<SocketAddr> = match route.resolve.get(&name.to_ascii_lowercase()) {
+        Some(ip) => vec![SocketAddr::new(*ip, port)],
+        None => tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|e| {
+                tracing::debug!(host, port, "cannot resolve: {e}");
+                unavailable()
+            })?
+            .collect(),
+    };
+    let blocked = &route.blocked;
     if !addrs.is_empty() && blocked.remove_blocked(&mut addrs) > 0 && addrs.is_empty() {
         tracing::error!(
             host,

@@ -2,7 +2,7 @@
 //! and the outbound HTTP policy.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -32,6 +32,8 @@ pub struct ComponentContext {
     pub outbound: OutboundPolicy,
     /// The app's `[outbound_networking] block_networks`.
     pub blocked_networks: BlockedNetworks,
+    /// Test-only resolver overrides ([`crate::AppOptions::resolve`]).
+    pub resolve: Arc<BTreeMap<String, IpAddr>>,
     /// Its `[[client_tls]]` configs.
     pub tls: ComponentTls,
 }
@@ -143,6 +145,7 @@ impl WasiHttpHooks for OutboundHooks {
         let _ = fut;
         let route = Route {
             blocked: self.component.blocked_networks.clone(),
+            resolve: self.component.resolve.clone(),
             // Spin looks the config up by the URL's host alone.
             tls: self.component.tls.for_host(uri.host().unwrap_or_default()),
         };

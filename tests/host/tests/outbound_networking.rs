@@ -195,3 +195,65 @@ async fn request_timeouts_are_honoured() {
     );
     host.stop().await.expect("stop");
 }
+
+/// `dispatch`, allowed to reach any host by name over plain HTTP.
+const ANY_NAME: &str = r#"
+[[trigger.http]]
+route = "/dispatch/..."
+component = "dispatch"
+[component.dispatch]
+source = "{wasm}"
+allowed_outbound_hosts = ["http://*:*"]
+"#;
+
+#[tokio::test]
+async fn names_resolving_to_loopback_are_blocked_like_loopback_addresses() {
+    let (dir, mut options) = app(ANY_NAME);
+    // As if the attacker's DNS answered 127.0.0.1 for a public-looking name.
+    options.resolve.insert(
+        "hooks.attacker.example".into(),
+        "127.0.0.1".parse().expect("ip"),
+    );
+    let server = Upstream::http(Answer::Hello).await;
+    let url = format!("http://Hooks.Attacker.Example:{}/", server.port);
+
+    // Without block_networks the name reaches the loopback server: the override is used.
+    let host = start(&options).await;
+    let (status, body) = fetch_from(&host, "dispatch", &url, "").await;
+    assert_eq!(status, 200, "{body}");
+    host.stop().await.expect("stop");
+
+    options.runtime_config = Some(runtime_config(
+        dir.path(),
+        "[outbound_networking]\nblock_networks = [\"private\"]\n",
+    ));
+    let host = start(&options).await;
+    let (status, body) = fetch_from(&host, "dispatch", &url, "").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("DestinationIpProhibited"), "{body}");
+    host.stop().await.expect("stop");
+}
+
+#[test]
+fn shipped_runtime_configs_block_private_networks_and_the_dev_one_does_not() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let state = tempfile::tempdir().expect("tempdir");
+    let load = |file: &str| {
+        aurras_testhost::runtime_config::RuntimeConfig::load(Some(&root.join(file)), state.path())
+            .unwrap_or_else(|e| panic!("{file}: {e:#}"))
+    };
+    for shipped in ["runtime-config.toml", "deploy/runtime-config.redis.toml"] {
+        let blocked = load(shipped).blocked_networks;
+        for ip in ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::1", "fd00::1"] {
+            assert!(
+                blocked.is_blocked(ip.parse().expect("ip")),
+                "{shipped} lets deliveries reach {ip}"
+            );
+        }
+        assert!(
+            !blocked.is_blocked("8.8.8.8".parse().expect("ip")),
+            "{shipped}"
+        );
+    }
+    assert!(load("runtime-config.dev.toml").blocked_networks.is_empty());
+}
