@@ -199,6 +199,14 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             let ask = parse_json::<LeaseRequest>(&body)?;
             Answer::json(200, registry.take_lease(&param("id"), &ask, now_millis())?)
         }
+        Operation::AccountChallenge => {
+            // Stateless: a MAC under the deployment's key, checked when the proof comes back.
+            let secs = now_millis() / 1000;
+            let issued = aurras_domain::ownership::issue(&state.ring, &param("account"), secs)?;
+            let answer =
+                serde_json::to_value(&issued).map_err(|e| ApiError::internal(e.to_string()))?;
+            Answer::json(200, answer).with_header("cache-control", "no-store".into())
+        }
         Operation::Health | Operation::OpenApi => unreachable!("answered above"),
     })
 }

@@ -41,6 +41,7 @@ pub enum Operation {
     Reencrypt,
     GetLease,
     TakeLease,
+    AccountChallenge,
 }
 
 /// One route.
@@ -158,6 +159,14 @@ pub const ROUTES: &[Route] = &[
         0,
     ),
     route("GET", "/api/push/public-key", PushPublicKey, Public, 0),
+    // A challenge for an account's owner to sign (see `crate::ownership`); nothing is stored.
+    route(
+        "POST",
+        "/api/accounts/{account}/challenge",
+        AccountChallenge,
+        Public,
+        0,
+    ),
     route(
         "GET",
         "/api/topics/{topic}/triggers",
