@@ -161,6 +161,63 @@ async fn rejected_records_are_dead_lettered_and_the_stream_moves_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_batch_the_app_cannot_take_is_split_until_the_record_it_refuses_alone_is_dead_lettered() {
+    let broker = Broker::start().expect("broker");
+    create_topic(&broker.addr, TOPIC, 1).await;
+    let producer = producer(&broker.addr);
+    let padded = |n: u64| format!(r#"{{"id":"0x{n:064x}","pad":"{}"}}"#, "x".repeat(500));
+    for n in 0..9u64 {
+        let value = if n == 4 {
+            b"poison".to_vec()
+        } else {
+            padded(n).into_bytes()
+        };
+        produce(&producer, TOPIC, 0, &format!("0x{n}"), &value).await;
+    }
+    // The app cannot take any request carrying the poisoned record (as a body too large, or one
+    // it cannot parse): retrying that request unchanged would hold the partition forever.
+    let app = FakeApp::start(Box::new(|request| {
+        let poisoned = request["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| decode(&r["value"]) == b"poison");
+        if poisoned {
+            (413, json!({"error": {"code": "payload_too_large"}}))
+        } else {
+            (200, accept_all(request))
+        }
+    }))
+    .await;
+    let _relay = Relay::with_topic(
+        &broker.addr,
+        &app.url,
+        SECRET,
+        &["--batch-max-bytes", "4096"],
+    );
+    wait_until("the eight good records are taken", || {
+        app.taken(0).len() >= 8
+    })
+    .await;
+    assert_eq!(offsets(&app.taken(0), 0), vec![0, 1, 2, 3, 5, 6, 7, 8]);
+    let dead = consume(&broker.addr, DEAD_LETTER, 1);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload(), Some(&b"poison"[..]));
+    let reason = header(&dead[0], "aurras-reason").expect("reason");
+    assert!(
+        reason.contains("refused this record alone (413)"),
+        "{reason}"
+    );
+    // The partition moves on.
+    produce(&producer, TOPIC, 0, "0x9", padded(9).as_bytes()).await;
+    wait_until("the next record is taken", || app.taken(0).len() >= 9).await;
+    for post in app.posts() {
+        let size = serde_json::to_vec(&post.body).expect("json").len();
+        assert!(size <= 4096, "a batch of {size} bytes was posted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn retries_wait_in_their_topic_and_come_back_when_due() {
     let broker = Broker::start().expect("broker");
     create_topic(&broker.addr, TOPIC, 1).await;

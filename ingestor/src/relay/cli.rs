@@ -14,6 +14,9 @@ use super::consumer::BatchLimits;
 use super::outbox::OutboxTopics;
 use super::topics::TopicSource;
 use super::wire::MAX_ATTEMPT;
+
+/// The largest batch body `dispatch` reads (docs/delivery.md).
+const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 use super::RelayConfig;
 use crate::sink::TopicSettings;
 use crate::sources::ApiClient;
@@ -51,6 +54,10 @@ pub struct RelayArgs {
     /// The most records per batch (at most 500, what `dispatch` accepts).
     #[arg(long, default_value_t = 100, env = "AURRAS_BATCH_MAX")]
     batch_max: usize,
+    /// The most bytes per posted batch (the app takes at most 16 MiB); a record larger than this
+    /// goes alone.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, env = "AURRAS_BATCH_MAX_BYTES")]
+    batch_max_bytes: usize,
     /// How long to wait for more records after the first of a batch, in milliseconds.
     #[arg(long, default_value_t = 5, env = "AURRAS_LINGER_MS")]
     linger_ms: u64,
@@ -135,6 +142,12 @@ pub fn config(args: RelayArgs) -> Result<RelayConfig, Failure> {
         )));
     }
     check_topic_name(&args.dead_letter_topic).map_err(|e| flag("--dead-letter-topic", e))?;
+    if !(1024..=MAX_BATCH_BYTES).contains(&args.batch_max_bytes) {
+        return Err(Failure::Config(anyhow!(
+            "--batch-max-bytes {}: between 1024 and {MAX_BATCH_BYTES} (what dispatch accepts)",
+            args.batch_max_bytes
+        )));
+    }
     // The longest retry topic name must be legal too.
     check_topic_name(&format!("{}.{MAX_ATTEMPT}", args.retry_topic_prefix))
         .map_err(|e| flag("--retry-topic-prefix", e))?;
@@ -163,6 +176,7 @@ pub fn config(args: RelayArgs) -> Result<RelayConfig, Failure> {
         group: args.group,
         limits: BatchLimits {
             max: args.batch_max,
+            max_bytes: args.batch_max_bytes,
             linger: Duration::from_millis(args.linger_ms),
         },
         outbox_topics: OutboxTopics {

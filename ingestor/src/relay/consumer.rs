@@ -19,6 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::wire::posted_size;
 use crate::pipeline::requested;
 use crate::sink::QuietContext;
 
@@ -54,6 +55,8 @@ impl ConsumerContext for RelayContext {
 pub struct BatchLimits {
     /// At most this many records.
     pub max: usize,
+    /// At most about this many bytes posted (a record larger than this alone goes alone).
+    pub max_bytes: usize,
     /// Wait at most this long for more records after the first.
     pub linger: Duration,
 }
@@ -136,9 +139,16 @@ impl Feed {
         tokio::pin!(stop);
         let mut seen = *self.generation.borrow();
         let mut batch = Vec::new();
+        let mut bytes = 0;
         let mut deadline = None;
         while batch.len() < limits.max {
             if let Some(m) = self.pending.pop_front() {
+                let size = posted_size(&m);
+                if !batch.is_empty() && bytes + size > limits.max_bytes {
+                    self.pending.push_front(m);
+                    break;
+                }
+                bytes += size;
                 batch.push(m);
                 continue;
             }
@@ -159,12 +169,14 @@ impl Feed {
                 // read before would come again, so forget it.
                 seen = now;
                 batch.clear();
+                bytes = 0;
                 self.pending.clear();
                 deadline = None;
             }
             match received {
                 Ok(m) => {
-                    batch.push(m);
+                    // Over the size limit it waits in front for the next batch.
+                    self.pending.push_back(m);
                     deadline.get_or_insert_with(|| Instant::now() + limits.linger);
                 }
                 Err(e) => self.complain(&e),

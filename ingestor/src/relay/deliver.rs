@@ -10,7 +10,7 @@ use rdkafka::message::OwnedMessage;
 use tokio::sync::watch;
 
 use super::consumer::{Feed, Hold};
-use super::dispatch_client::DispatchClient;
+use super::dispatch_client::{DispatchClient, PostError};
 use super::metrics::RelayMetrics;
 use super::outbox::Outbox;
 use super::wire::{batch_id, Answer, DispatchBatch};
@@ -74,6 +74,8 @@ pub struct Parcel<'a> {
     pub batch: &'a [OwnedMessage],
     /// What is posted; nothing is posted when it is empty.
     pub request: DispatchBatch,
+    /// The record each item of `request` came from: its records first, then its retries.
+    pub origins: Vec<&'a OwnedMessage>,
     /// Records refused before posting, with the reason.
     pub refused: Vec<(&'a OwnedMessage, String)>,
 }
@@ -89,15 +91,19 @@ impl Courier {
         what: &str,
     ) -> Delivered {
         let started = Instant::now();
-        let answer = if parcel.request.is_empty() {
-            Answer::default()
+        let (answer, refused_alone) = if parcel.request.is_empty() {
+            (Answer::default(), Vec::new())
         } else {
-            match self.post(feed, &parcel, complaints, shutdown, what).await {
-                Ok(answer) => answer,
+            match self
+                .post_splitting(feed, &parcel, complaints, shutdown, what)
+                .await
+            {
+                Ok(answered) => answered,
                 Err(ended) => return ended,
             }
         };
         let mut rejected = parcel.refused;
+        rejected.extend(refused_alone);
         rejected.extend(answer.rejections(parcel.batch));
         let mut attempt = 0;
         loop {
@@ -138,26 +144,91 @@ impl Courier {
         Delivered::Committed
     }
 
-    async fn post(
+    /// Posts the parcel's request. A request the app refuses as it is (400, 413, 422) is split
+    /// in halves and each posted on its own, down to single items: an item the app refuses
+    /// alone is dead-lettered with the app's reason, so one bad record never holds a partition.
+    /// The answers of the parts come back as one.
+    async fn post_splitting<'a>(
         &self,
         feed: &mut Feed,
-        parcel: &Parcel<'_>,
+        parcel: &Parcel<'a>,
         complaints: &mut Complaints,
         shutdown: &watch::Receiver<bool>,
         what: &str,
-    ) -> Result<Answer, Delivered> {
-        let id = batch_id(parcel.batch);
+    ) -> Result<(Answer, Vec<(&'a OwnedMessage, String)>), Delivered> {
+        let mut answer = Answer::default();
+        let mut refused = Vec::new();
+        let mut parts = vec![0..parcel.request.len()];
+        while let Some(part) = parts.pop() {
+            let request = if part.len() == parcel.request.len() {
+                parcel.request.clone()
+            } else {
+                parcel.request.slice(part.clone())
+            };
+            let origins = parcel.origins.get(part.clone()).unwrap_or_default();
+            // The whole batch keeps its id; a part's id is its own records'.
+            let id = if part.len() == parcel.request.len() {
+                batch_id(parcel.batch)
+            } else {
+                batch_id(origins.iter().copied())
+            };
+            match self
+                .post(feed, &id, &request, complaints, shutdown, what)
+                .await?
+            {
+                Ok(part_answer) => {
+                    answer.records.extend(part_answer.records);
+                    answer.retries.extend(part_answer.retries);
+                }
+                Err((status, body)) if part.len() > 1 => {
+                    tracing::debug!(what, status, "{body}");
+                    let middle = part.start + part.len() / 2;
+                    tracing::info!(
+                        what,
+                        status,
+                        items = part.len(),
+                        "the app refused a batch; posting it in halves"
+                    );
+                    parts.push(middle..part.end);
+                    parts.push(part.start..middle);
+                }
+                Err((status, body)) => {
+                    let reason = format!("the app refused this record alone ({status}): {body}");
+                    tracing::warn!(what, "{reason}; dead-lettering it");
+                    refused.extend(origins.iter().map(|m| (*m, reason.clone())));
+                }
+            }
+        }
+        Ok((answer, refused))
+    }
+
+    /// Posts one request until the app answers it: `Ok(Ok(answer))` for a `200`,
+    /// `Ok(Err((status, body)))` when the app refuses it as it is; every other failure is retried
+    /// with backoff.
+    async fn post(
+        &self,
+        feed: &mut Feed,
+        id: &str,
+        request: &DispatchBatch,
+        complaints: &mut Complaints,
+        shutdown: &watch::Receiver<bool>,
+        what: &str,
+    ) -> Result<Result<Answer, (u16, String)>, Delivered> {
         // Strings, numbers and JSON values the app sent: encoding cannot fail.
-        let body = serde_json::to_vec(&parcel.request)
+        let body = serde_json::to_vec(request)
             .unwrap_or_else(|e| unreachable!("a batch always encodes: {e}"));
         let mut attempt = 0;
         loop {
             let posted = tokio::select! {
-                posted = self.client.post(&id, &body) => posted,
+                posted = self.client.post(id, &body) => posted,
                 () = grace_after(shutdown.clone()) => return Err(Delivered::Shutdown),
             };
             match posted {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => return Ok(Ok(answer)),
+                Err(PostError::Refused { status, body }) => {
+                    self.metrics.attempt_failed();
+                    return Ok(Err((status, body)));
+                }
                 Err(e) => {
                     self.metrics.attempt_failed();
                     complaints.failed(what, e.kind(), &e);

@@ -22,6 +22,15 @@ pub enum PostError {
         /// The start of the body.
         body: String,
     },
+    /// The app cannot take this request as it is (400, 413, 422): retrying it unchanged would
+    /// hold its partition forever, so the relay splits it.
+    #[error("the app refused the batch ({status}): {body}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
     /// A `200` whose body does not follow the contract.
     #[error("the app's 200 answer does not follow the contract: {0}")]
     Malformed(String),
@@ -35,7 +44,9 @@ impl PostError {
     pub fn kind(&self) -> String {
         match self {
             PostError::Unauthorized(_) => "401".to_owned(),
-            PostError::Status { status, .. } => status.to_string(),
+            PostError::Status { status, .. } | PostError::Refused { status, .. } => {
+                status.to_string()
+            }
             PostError::Malformed(_) => "malformed".to_owned(),
             PostError::Unreachable(_) => "unreachable".to_owned(),
         }
@@ -93,6 +104,10 @@ impl DispatchClient {
         match status {
             200 => Answer::parse(&bytes).map_err(|e| PostError::Malformed(format!("{e:#}"))),
             401 => Err(PostError::Unauthorized(excerpt(&bytes))),
+            400 | 413 | 422 => Err(PostError::Refused {
+                status,
+                body: excerpt(&bytes),
+            }),
             status => Err(PostError::Status {
                 status,
                 body: excerpt(&bytes),

@@ -67,19 +67,24 @@ pub async fn run(
 /// dead-lettered instead.
 fn parcel(level: u32, batch: &[OwnedMessage]) -> Parcel<'_> {
     let mut request = DispatchBatch::default();
+    let mut origins = Vec::new();
     let mut refused = Vec::new();
     for m in batch {
         match serde_json::from_slice(m.payload().unwrap_or_default()) {
-            Ok(item) => request.retries.push(DueRetry {
-                attempt: level,
-                item,
-            }),
+            Ok(item) => {
+                request.retries.push(DueRetry {
+                    attempt: level,
+                    item,
+                });
+                origins.push(m);
+            }
             Err(e) => refused.push((m, format!("retry item is not JSON: {e}"))),
         }
     }
     Parcel {
         batch,
         request,
+        origins,
         refused,
     }
 }

@@ -37,6 +37,7 @@ pub async fn run(
                 records: batch.iter().map(record).collect(),
                 retries: Vec::new(),
             },
+            origins: batch.iter().collect(),
             refused: Vec::new(),
         };
         let delivered = courier

@@ -38,6 +38,28 @@ impl DispatchBatch {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty() && self.retries.is_empty()
     }
+
+    /// How many items (records, then retries) it carries.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.retries.len()
+    }
+
+    /// The items in `range`, counting records first, then retries.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> DispatchBatch {
+        let n = self.records.len();
+        let records = self.records[range.start.min(n)..range.end.min(n)].to_vec();
+        let retries = self.retries[range.start.saturating_sub(n).min(self.retries.len())
+            ..range.end.saturating_sub(n).min(self.retries.len())]
+            .to_vec();
+        DispatchBatch { records, retries }
+    }
+}
+
+/// The bytes a record adds to a posted batch: base64 of its key and value (4/3 of them) and the
+/// JSON around them. An estimate from above, for cutting batches by size before encoding them.
+pub fn posted_size(message: &OwnedMessage) -> usize {
+    let raw = message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len);
+    raw.div_ceil(3) * 4 + message.topic().len() + 160
 }
 
 /// A delivery the app asks to try again later.
@@ -117,7 +139,7 @@ pub fn record(message: &OwnedMessage) -> Record {
 
 /// `rly_<hex>`: derived from the batch's (topic, partition, offset) list, so every attempt at the
 /// same batch carries the same `webhook-id`.
-pub fn batch_id(batch: &[OwnedMessage]) -> String {
+pub fn batch_id<'a>(batch: impl IntoIterator<Item = &'a OwnedMessage>) -> String {
     let mut hash = Sha256::new();
     for m in batch {
         hash.update(m.topic().as_bytes());
@@ -151,6 +173,41 @@ mod tests {
         assert_ne!(batch_id(&a), batch_id(&b));
         assert!(batch_id(&a).starts_with("rly_"));
         assert_eq!(batch_id(&a).len(), 4 + 32);
+    }
+
+    #[test]
+    fn batches_slice_across_records_and_retries_and_sizes_bound_the_body() {
+        let m = message("paseo.Balances.Transfer", 0, 1);
+        let batch = DispatchBatch {
+            records: vec![record(&m), record(&m), record(&m)],
+            retries: vec![
+                DueRetry {
+                    attempt: 1,
+                    item: Value::from(1),
+                },
+                DueRetry {
+                    attempt: 1,
+                    item: Value::from(2),
+                },
+            ],
+        };
+        assert_eq!(batch.len(), 5);
+        let middle = batch.slice(2..4);
+        assert_eq!((middle.records.len(), middle.retries.len()), (1, 1));
+        assert_eq!(middle.retries[0].item, Value::from(1));
+        assert_eq!(batch.slice(3..5).retries.len(), 2);
+        assert_eq!(batch.slice(0..2).retries.len(), 0);
+        let body = serde_json::to_vec(&DispatchBatch {
+            records: vec![record(&m)],
+            retries: Vec::new(),
+        })
+        .expect("json");
+        assert!(
+            body.len() <= posted_size(&m),
+            "{} > {}",
+            body.len(),
+            posted_size(&m)
+        );
     }
 
     #[test]
