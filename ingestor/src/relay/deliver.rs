@@ -158,7 +158,9 @@ impl Courier {
     ) -> Result<(Answer, Vec<(&'a OwnedMessage, String)>), Delivered> {
         let mut answer = Answer::default();
         let mut refused = Vec::new();
-        let mut parts = vec![0..parcel.request.len()];
+        // A stack of item ranges still to post, the first half on top.
+        let mut parts = Vec::new();
+        parts.push(0..parcel.request.len());
         while let Some(part) = parts.pop() {
             let request = if part.len() == parcel.request.len() {
                 parcel.request.clone()
