@@ -10,7 +10,6 @@ mod http;
 
 use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};
-use aurras_domain::delivery::Outcome;
 use aurras_domain::dispatch::{Job, Record};
 use aurras_domain::lease::LeaseRequest;
 use aurras_domain::limits::{client_key, Limits, RateLimiter};
@@ -18,6 +17,7 @@ use aurras_domain::notification::test_envelope;
 use aurras_domain::registry::{Caller, Registry, ResealPage};
 use aurras_domain::source::{NewSource, SourcePatch};
 use aurras_domain::ss58::AccountId;
+use aurras_domain::test_fire::{self, TestFireLimits};
 use aurras_domain::trigger::Trigger;
 use aurras_domain::trigger::{NewTrigger, TriggerPatch};
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
@@ -157,7 +157,18 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             view["delivery"] = state.deliveries().state(&trigger.id)?.view();
             Answer::json(200, view)
         }
-        Operation::TestTrigger => test_trigger(&state, &registry.trigger(&param("id"), caller)?)?,
+        Operation::TestTrigger => {
+            let trigger = registry.trigger(&param("id"), caller)?;
+            // Counted once the trigger opened; the operator is limited per trigger only.
+            let client = (!is_admin).then(|| client_key(header(req, "spin-client-addr")));
+            TestFireLimits::from_variables(variable)?.admit(
+                &state.kv,
+                &trigger.id,
+                client.as_deref(),
+                now_millis(),
+            )?;
+            test_trigger(&state, &trigger)?
+        }
         Operation::PushPublicKey => push_public_key()?,
         Operation::ReplaceTrigger => {
             let req = parse_json::<NewTrigger>(&body)?;
@@ -375,18 +386,9 @@ fn test_trigger(state: &State, trigger: &Trigger) -> ApiResult<Answer> {
     let Some(result) = done.into_iter().next() else {
         return Err(ApiError::internal("the test delivery was not attempted"));
     };
-    let (outcome, error) = match &result.outcome {
-        Outcome::Delivered => ("delivered", None),
-        Outcome::Retry(e) => ("failed_temporarily", Some(e)),
-        Outcome::Gone(e) => ("gone", Some(e)),
-        Outcome::Failed(e) => ("failed", Some(e)),
-    };
+    // By class, never in the transport's words: the caller chose the URL (docs/security.md).
     Ok(Answer::json(
         200,
-        json!({
-            "outcome": outcome,
-            "status": result.answer.as_ref().ok(),
-            "error": error,
-        }),
+        test_fire::report(&result.outcome, &result.answer),
     ))
 }
