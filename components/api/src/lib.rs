@@ -22,7 +22,7 @@ use aurras_domain::trigger::Trigger;
 use aurras_domain::trigger::{NewTrigger, TriggerPatch};
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
 use serde_json::{json, Value};
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, Request, Response};
 use spin_sdk::http_component;
 
 use aurras_spin::deliver::{self, Mode};
@@ -35,7 +35,12 @@ use aurras_spin::{State, WasiStore, STORE};
 const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(incoming: IncomingRequest) -> Response {
+    // The body is read within the route's limit before anything else: 413 without reading on.
+    let req = match aurras_spin::http::read_request(incoming, body_limit) {
+        Ok(req) => req,
+        Err(e) => return error_response(&e),
+    };
     let method = method_name(req.method());
     match route(&req, &method) {
         Ok(answer) => answer.into_response(),
@@ -54,6 +59,11 @@ fn handle(req: Request) -> Response {
 
 fn now() -> String {
     aurras_spin::http::now_rfc3339()
+}
+
+/// The most body bytes the request's route takes (0, nothing read, for an unknown route).
+fn body_limit(head: &Request) -> usize {
+    resolve(&method_name(head.method()), head.path()).map_or(0, |(route, _)| route.max_body)
 }
 
 fn route(req: &Request, method: &str) -> ApiResult<Answer> {
@@ -173,26 +183,24 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::ReplaceTrigger => {
             let req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
-            Answer::json(
-                200,
-                changed_view(
-                    &registry
-                        .with_caps(limits()?.caps)
-                        .replace_trigger(&param("id"), caller, req, &now())?,
-                ),
-            )
+            let changed = registry.with_caps(limits()?.caps).replace_trigger(
+                &param("id"),
+                caller,
+                req,
+                &now(),
+            )?;
+            Answer::json(200, changed_view(&changed))
         }
         Operation::PatchTrigger => {
             let patch = parse_json::<TriggerPatch>(&body)?;
             check_destination(patch.action.as_ref())?;
-            Answer::json(
-                200,
-                changed_view(
-                    &registry
-                        .with_caps(limits()?.caps)
-                        .patch_trigger(&param("id"), caller, patch, &now())?,
-                ),
-            )
+            let changed = registry.with_caps(limits()?.caps).patch_trigger(
+                &param("id"),
+                caller,
+                patch,
+                &now(),
+            )?;
+            Answer::json(200, changed_view(&changed))
         }
         Operation::DeleteTrigger => {
             registry.delete_trigger(&param("id"), caller)?;

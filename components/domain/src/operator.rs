@@ -85,7 +85,10 @@ mod tests {
         ] {
             let why = admin_token_weakness(weak).unwrap_or_else(|| panic!("{weak:?} accepted"));
             assert!(why.contains("admin_token"), "{why}");
-            assert!(weak.len() < 10 || !why.contains(weak), "{why} echoes {weak:?}");
+            assert!(
+                weak.len() < 10 || !why.contains(weak),
+                "{why} echoes {weak:?}"
+            );
         }
         for strong in [
             "0123456789abcdef0123456789abcdef",

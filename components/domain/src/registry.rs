@@ -26,10 +26,10 @@ use crate::source::{NewSource, Source, SourcePatch};
 use crate::trigger::Trigger;
 use crate::vault::Keyring;
 
-mod leases;
-mod owners;
 #[cfg(test)]
 mod hygiene_tests;
+mod leases;
+mod owners;
 #[cfg(test)]
 mod tests;
 mod triggers;

@@ -1,6 +1,69 @@
-//! HTTP glue every component needs: methods, bearer tokens, variables and JSON answers.
+//! HTTP glue every component needs: methods, bearer tokens, variables and JSON answers, and
+//! request bodies read within a limit ([`read_request`]).
 
-use spin_sdk::http::{Method, Request, Response};
+use aurras_domain::{ApiError, ErrorCode};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use wasi::io::streams::StreamError;
+
+/// How much of a body one read asks for.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Reads an incoming request: its head first, then at most `limit(head)` bytes of body (none when
+/// the limit is 0). A body beyond the limit is `413 payload_too_large` as soon as the limit is
+/// passed (at once when `Content-Length` announces it), without reading the rest, and before
+/// anything else looks at it (a signature, a parser).
+pub fn read_request(
+    incoming: IncomingRequest,
+    limit: impl FnOnce(&Request) -> usize,
+) -> Result<Request, ApiError> {
+    let mut request = Request::builder()
+        .method(incoming.method())
+        .uri(incoming.uri())
+        .headers(incoming.headers())
+        .build();
+    let limit = limit(&request);
+    if limit == 0 {
+        return Ok(request);
+    }
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes, the most this route takes"),
+        )
+    };
+    let announced = header(&request, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let unreadable = || ApiError::new(ErrorCode::InvalidJson, "the request body could not be read");
+    let body = incoming.consume().map_err(|()| unreadable())?;
+    let stream = body.stream().map_err(|()| unreadable())?;
+    let mut bytes = Vec::with_capacity(announced.map_or(0, |n| n as usize));
+    loop {
+        // One byte past the limit is enough to know it was passed.
+        let room = (limit + 1).saturating_sub(bytes.len()) as u64;
+        match stream.blocking_read(room.min(READ_CHUNK)) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!(
+                        "the request body could not be read: {}",
+                        e.to_debug_string()
+                    ),
+                ))
+            }
+        }
+        if bytes.len() > limit {
+            return Err(too_large());
+        }
+    }
+    drop(stream);
+    drop(body);
+    *request.body_mut() = bytes;
+    Ok(request)
+}
 
 /// The method as text.
 pub fn method_name(method: &Method) -> String {

@@ -58,7 +58,10 @@ fn a_push_trigger_switched_to_a_webhook_hands_back_its_new_secret_once() {
     let changed = reg
         .patch_trigger(id, &created.token, patch, "t2")
         .expect("patch");
-    let secret = changed.new_secret.clone().expect("the new secret is handed back");
+    let secret = changed
+        .new_secret
+        .clone()
+        .expect("the new secret is handed back");
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert_eq!(stored_secret(&reg, id).as_deref(), Some(secret.as_str()));
 
