@@ -5,11 +5,24 @@ import { clearErrors, el, say, showError } from './dom.js';
 import { PushUnavailable, subscribe } from './push.js';
 import { check } from './ss58.js';
 import { remember } from './store.js';
-import { checkAmount } from './words.js';
+import { extensions, prove, WalletError } from './wallet.js';
+import { checkAmount, shorten } from './words.js';
 
 const EVENT = 'Balances.Transfer';
 
 let sources = [];
+/** The wallet's proof for one address, sent with the next trigger for it: `{address, proof, expires}`. */
+let verified = null;
+
+const WALLET_HINT =
+  'Optional: your wallet extension signs a message proving this address is yours (no transaction, no fee). ' +
+  'Notifications others create for it can then never crowd yours out.';
+
+function forgetProof(form) {
+  verified = null;
+  const hint = form.querySelector('#wallet-hint');
+  if (hint) hint.textContent = WALLET_HINT;
+}
 
 /** Sources a person can pick: those that follow balance transfers and say what their token is. */
 function eligible(list) {
@@ -87,6 +100,9 @@ function readForm(form) {
   const balance = { account, direction: form.elements.direction.value };
   if (min) balance.min = min;
   const trigger = { source: source.id, event: EVENT, filter: { balance } };
+  if (verified?.address === account && verified.expires * 1000 > Date.now()) {
+    trigger.proof = verified.proof;
+  }
   const name = form.elements.name.value.trim();
   if (name) trigger.name = name;
   if (form.elements.deliver.value === 'webhook') {
@@ -124,6 +140,7 @@ async function submit(form, onCreated) {
       created: created.created_at,
     });
     form.elements.account.value = '';
+    forgetProof(form); // a challenge proves one request
     form.elements.min.value = '';
     form.elements.name.value = '';
     const source = sources.find((s) => s.id === created.source);
@@ -133,7 +150,14 @@ async function submit(form, onCreated) {
     say(form, done, 'success');
     onCreated(created);
   } catch (e) {
-    if (e instanceof ApiError) showError(form, e.field, e.message);
+    if (e instanceof ApiError && e.field?.startsWith('proof')) forgetProof(form);
+    if (e instanceof ApiError && e.code === 'too_many_triggers' && !trigger.proof && extensions().length > 0) {
+      showError(
+        form,
+        e.field,
+        `${e.message} If this address is yours, press “Verify with your wallet” first: your own notifications are never crowded out.`,
+      );
+    } else if (e instanceof ApiError) showError(form, e.field, e.message);
     else if (e instanceof PushUnavailable) showError(form, 'action', e.message);
     else showError(form, null, `Could not subscribe this browser: ${e.message}`);
   } finally {
@@ -141,7 +165,53 @@ async function submit(form, onCreated) {
   }
 }
 
+/** "Verify with your wallet": the wallet signs the API's challenge for the address typed. */
+async function verify(form) {
+  clearErrors(form);
+  const source = selected(form);
+  const account = form.elements.account.value.trim();
+  try {
+    check(account, source?.ss58_prefix ?? 42, source?.chain ?? 'this chain');
+  } catch (e) {
+    showError(form, 'filter.balance.account', e.message);
+    return;
+  }
+  const button = form.querySelector('#wallet-verify');
+  button.disabled = true;
+  say(form, 'Asking your wallet to sign…');
+  try {
+    const { proof, expires } = await prove(account, (address) => api.challenge(address));
+    verified = { address: account, proof, expires };
+    form.querySelector('#wallet-hint').textContent =
+      `Verified: your wallet signed for ${shorten(account)}. The next notification for it is kept as yours.`;
+    say(form, 'Address verified.', 'success');
+  } catch (e) {
+    if (e instanceof WalletError) showError(form, 'proof', e.message);
+    else if (e instanceof ApiError) showError(form, e.field, e.message);
+    else showError(form, 'proof', `The wallet could not be used: ${e.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Shows the wallet button when an extension is injected (extensions may inject after load). */
+function offerWallet(form) {
+  const row = form.querySelector('#wallet-row');
+  if (!row) return;
+  const look = () => {
+    row.hidden = extensions().length === 0;
+  };
+  look();
+  setTimeout(look, 1000);
+  globalThis.addEventListener?.('load', look);
+  form.querySelector('#wallet-verify').addEventListener('click', () => verify(form));
+  form.elements.account.addEventListener('input', () => {
+    if (verified && verified.address !== form.elements.account.value.trim()) forgetProof(form);
+  });
+}
+
 export function setupNotify(form, onCreated) {
+  offerWallet(form);
   form.elements.source.addEventListener('change', () => {
     describeSource(form);
     checkAccount(form);
