@@ -7,6 +7,7 @@
 //! (chopsticks' working directory, new at every start) and `logs/`.
 
 mod children;
+mod private;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use crate::pipeline::requested;
 use crate::Failure;
 use children::Children;
+use private::PrivateDestinations;
 
 /// The dev chain's source: a fixed chain name the printed commands and docs can rely on.
 pub const DEV_CHAIN: &str = "dev";
@@ -39,13 +41,16 @@ pub struct UpArgs {
     #[arg(long, default_value = "spin.toml")]
     manifest: PathBuf,
     /// The app's runtime configuration: its key-value store (sqlite or Redis), `[[client_tls]]`
-    /// to trust a private CA.
-    #[arg(
-        long,
-        default_value = "runtime-config.toml",
-        env = "AURRAS_RUNTIME_CONFIG_FILE"
-    )]
-    runtime_config_file: PathBuf,
+    /// to trust a private CA, `block_networks`. Default: `runtime-config.toml`, which blocks
+    /// private networks; `runtime-config.dev.toml` with --allow-private-destinations.
+    #[arg(long, env = "AURRAS_RUNTIME_CONFIG_FILE")]
+    runtime_config_file: Option<PathBuf>,
+    /// Local development only: let deliveries reach loopback and private networks (a webhook
+    /// receiver on this machine). Sets the app's `allow_private_destinations` and, unless
+    /// --runtime-config-file names one, runs it with `runtime-config.dev.toml` (no
+    /// `block_networks`). Implied by --dev-chain.
+    #[arg(long)]
+    allow_private_destinations: bool,
     /// Where the broker's data, the cursors, the dev chain and the logs live.
     #[arg(long, default_value = ".spin", env = "AURRAS_STATE_DIR")]
     state_dir: PathBuf,
@@ -153,6 +158,14 @@ async fn start(
 
     let app = format!("http://{}", args.listen);
     ensure_free(args.listen, "--listen (AURRAS_LISTEN)")?;
+    let private = PrivateDestinations {
+        allowed: args.allow_private_destinations || args.dev_chain,
+        by: if args.allow_private_destinations {
+            "--allow-private-destinations"
+        } else {
+            "--dev-chain"
+        },
+    };
     let mut command = Command::new(app_host);
     command
         .arg("up")
@@ -161,7 +174,11 @@ async fn start(
         .arg("--listen")
         .arg(args.listen.to_string())
         .arg("--runtime-config-file")
-        .arg(&args.runtime_config_file);
+        .arg(private.runtime_config(args.runtime_config_file.as_deref()));
+    if private.allowed {
+        command.env("SPIN_VARIABLE_ALLOW_PRIVATE_DESTINATIONS", "true");
+        println!("{}", private.notice(args.runtime_config_file.as_deref()));
+    }
     children.spawn_logged("app", command)?;
     children
         .wait_for_http(&format!("{app}/api/health"), Duration::from_secs(300))
