@@ -91,3 +91,148 @@ fn a_push_trigger_switched_to_a_webhook_hands_back_its_new_secret_once() {
     assert_ne!(newer, secret);
     assert_eq!(stored_secret(&reg, id), Some(newer));
 }
+
+/// A store that runs `hook` on the inner store just before the first delete of `key`: a second
+/// request's work, interleaved at that point.
+struct DeleteHook<'h> {
+    inner: &'h MemoryStore,
+    key: String,
+    hook: std::cell::RefCell<Option<Box<dyn FnOnce(&MemoryStore) + 'h>>>,
+}
+
+impl KeyValue for DeleteHook<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.get_many(keys)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if key == self.key {
+            let hook = self.hook.borrow_mut().take();
+            if let Some(hook) = hook {
+                hook(self.inner);
+            }
+        }
+        self.inner.delete(key)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner.compare_and_swap(key, expected, value)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(key, delta)
+    }
+    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_keys()
+    }
+}
+
+const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+const BOB_HEX: &str = "0x8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48";
+
+#[test]
+fn a_delete_racing_a_move_leaves_no_id_that_counts_towards_the_cap() {
+    let kv = MemoryStore::default();
+    let caps = crate::limits::Caps {
+        per_account: 1,
+        any_account: 16,
+    };
+    let reg = Registry::new(&kv, &TEST_KEYRING).with_caps(caps);
+    let src = source(&reg);
+    let alice = reg
+        .create_trigger(
+            new_trigger(&src, ALICE, hook("https://h.example.com")),
+            "t1",
+        )
+        .expect("create");
+    let id = alice.trigger.id.clone();
+    let topic = alice.trigger.topic.clone();
+    let bob_list = crate::keys::account_index(&topic, BOB_HEX);
+
+    // DELETE reads the trigger (at Alice) and takes its id out of Alice's list; before it deletes
+    // the record, a PATCH moves the trigger to Bob: the PATCH enters Bob's list and leaves
+    // Alice's. Then the DELETE deletes the record. Bob's list holds the id of a deleted trigger.
+    let racing = DeleteHook {
+        inner: &kv,
+        key: crate::keys::trigger(&id),
+        hook: std::cell::RefCell::new(Some(Box::new({
+            let (id, token) = (id.clone(), alice.token.clone());
+            move |inner: &MemoryStore| {
+                let to_bob: TriggerPatch =
+                    serde_json::from_value(json!({"filter": {"balance": {"account": BOB}}}))
+                        .expect("patch");
+                Registry::new(inner, &TEST_KEYRING)
+                    .with_caps(caps)
+                    .patch_trigger(&id, &token, to_bob, "t2")
+                    .expect("the racing move");
+            }
+        }))),
+    };
+    Registry::new(&racing, &TEST_KEYRING)
+        .with_caps(caps)
+        .delete_trigger(&id, &alice.token)
+        .expect("delete");
+    assert!(reg.trigger(&id, Caller::Operator).is_err(), "deleted");
+    assert!(
+        reg.index_ids(&bob_list).expect("ix").contains(&id),
+        "the race left its id"
+    );
+
+    // Bob's list holds one id, its cap, but no live trigger: a create for Bob is admitted, and
+    // the dead id is dropped in the same compare-and-swap.
+    let bob = reg
+        .create_trigger(new_trigger(&src, BOB, hook("https://h.example.com")), "t3")
+        .expect("the dead id does not count towards the cap");
+    assert_eq!(
+        reg.index_ids(&bob_list).expect("ix"),
+        BTreeSet::from([bob.trigger.id.clone()])
+    );
+    // The cap still holds for live ids.
+    let e = reg
+        .create_trigger(new_trigger(&src, BOB, hook("https://h.example.com")), "t4")
+        .expect_err("full");
+    assert_eq!(e.code, ErrorCode::TooManyTriggers);
+}
+
+#[test]
+fn any_account_shards_full_of_dead_ids_still_take_new_triggers() {
+    let kv = MemoryStore::default();
+    let caps = crate::limits::Caps {
+        per_account: 1,
+        any_account: 16,
+    };
+    let reg = Registry::new(&kv, &TEST_KEYRING).with_caps(caps);
+    let src = source(&reg);
+    let any = || -> NewTrigger {
+        serde_json::from_value(json!({"source": src.id, "event": "Balances.Transfer",
+            "action": hook("https://h.example.com")}))
+        .expect("shape")
+    };
+    let made: Vec<String> = (0..16)
+        .map(|_| reg.create_trigger(any(), "t1").expect("create").trigger.id)
+        .collect();
+    assert!(
+        reg.create_trigger(any(), "t1").is_err(),
+        "the topic is full"
+    );
+    // Records lost without their index entries (as a racing delete leaves them).
+    for id in &made {
+        kv.delete(&crate::keys::trigger(id)).expect("delete");
+    }
+    for _ in 0..16 {
+        reg.create_trigger(any(), "t2")
+            .expect("dead ids do not count");
+    }
+    assert!(
+        reg.create_trigger(any(), "t3").is_err(),
+        "full of live ones"
+    );
+}

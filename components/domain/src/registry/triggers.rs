@@ -73,12 +73,64 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         }
     }
 
-    /// Adds `t`'s id to its index list unless the list is at its cap, which is checked on the
-    /// value the compare-and-swap replaces; whether the id is in the list now.
+    /// Which of `ids` still have a trigger record (one `get-many`).
+    fn live_ids(&self, ids: &BTreeSet<String>) -> ApiResult<BTreeSet<String>> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let record_keys: Vec<String> = ids.iter().map(|id| keys::trigger(id)).collect();
+        let found = self.kv.get_many(&record_keys)?;
+        Ok(ids
+            .iter()
+            .zip(found)
+            .filter(|(_, record)| record.is_some())
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    /// Rewrites the index list under `key` by compare-and-swap: drops the ids whose trigger
+    /// record is gone, then applies `change` to the live ids, and writes the list when either
+    /// changed it (the answer is `change`'s). Ids of deleted triggers therefore never pile up
+    /// or count towards a cap: a delete that raced a `PATCH` moving the trigger leaves its id in
+    /// the new list, and the next change of that list drops it. Safe because a record is written
+    /// before its id enters a list and deleted only after its id left it.
+    fn rewrite_index<R>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(&mut BTreeSet<String>) -> Option<R>,
+    ) -> ApiResult<Option<R>> {
+        let mut failed = None;
+        let written = cas::update(self.kv, key, |ids: &mut BTreeSet<String>| {
+            let live = match self.live_ids(ids) {
+                Ok(live) => live,
+                Err(e) => {
+                    failed = Some(e);
+                    return None;
+                }
+            };
+            let pruned = live.len() != ids.len();
+            *ids = live;
+            let answer = change(ids);
+            (pruned || answer.is_some()).then_some(answer)
+        })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(written.flatten()),
+        }
+    }
+
+    /// Removes `id` from the index list under `key` (dropping dead ids on the way).
+    fn remove_from_index(&self, key: &str, id: &str) -> ApiResult<()> {
+        self.rewrite_index(key, |ids| ids.remove(id).then_some(()))?;
+        Ok(())
+    }
+
+    /// Adds `t`'s id to its index list unless the list's live ids are at its cap, which is
+    /// checked on the value the compare-and-swap replaces; whether the id is in the list now.
     fn add_to_index(&self, t: &Trigger) -> ApiResult<bool> {
         let cap = self.index_cap(t);
         let mut full = false;
-        cas::update(self.kv, &index_key(t), |ids: &mut BTreeSet<String>| {
+        self.rewrite_index(&index_key(t), |ids| {
             full = false;
             if ids.contains(&t.id) {
                 return None;
@@ -104,11 +156,18 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         for (shard, (key, value)) in
             (0u32..).zip(shard_keys.iter().zip(self.kv.get_many(&shard_keys)?))
         {
-            let len = match value {
-                Some(bytes) => decode::<BTreeSet<String>>(key, &bytes)?.len(),
-                None => 0,
+            let cap = self.caps.any_shard(shard);
+            let ids = match value {
+                Some(bytes) => decode::<BTreeSet<String>>(key, &bytes)?,
+                None => BTreeSet::new(),
             };
-            room[shard as usize] = len < self.caps.any_shard(shard);
+            // A shard that looks full may hold ids of deleted triggers, which do not count.
+            let len = if ids.len() >= cap {
+                self.live_ids(&ids)?.len()
+            } else {
+                ids.len()
+            };
+            room[shard as usize] = len < cap;
         }
         if !room.contains(&true) {
             return Err(self.full(trigger));
@@ -197,7 +256,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         self.kv
             .set(&keys::trigger(&next.id), &encode_trigger(next, self.ring)?)?;
         if old_key != new_key {
-            self.update_list(&old_key, &current.id, false)?;
+            self.remove_from_index(&old_key, &current.id)?;
         }
         if current.topic != next.topic {
             self.kv.increment(&keys::topic_count(&next.topic), 1)?;
@@ -252,7 +311,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     pub fn delete_trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<()> {
         let current = self.trigger(id, caller)?;
         // The index entry goes first, so no lookup finds an id whose record is gone mid-delete.
-        self.update_list(&index_key(&current), id, false)?;
+        self.remove_from_index(&index_key(&current), id)?;
         self.kv.delete(&keys::trigger(id))?;
         // Trigger ids are never reused, so the delivery state can go with its creation claim.
         self.kv.delete(&keys::delivery(id))?;
