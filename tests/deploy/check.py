@@ -6,7 +6,9 @@
   the same way, since the API server would silently prune a misspelt field;
 - consistency with the code: every required Spin variable of spin.toml is supplied to the app and
   no undeclared one is; every AURRAS_* variable and --flag given to the ingestor or the relay
-  exists in `aurras-ingestor <subcommand> --help`; every Secret key referenced exists.
+  exists in `aurras-ingestor <subcommand> --help`; every Secret key referenced exists;
+- every shipped runtime config (runtime-config.toml, deploy/runtime-config.redis.toml, the
+  SpinApp's loadFromSecret Secret) blocks private networks (`block_networks` with "private").
 
 Usage: check.py --ingestor target/debug/aurras-ingestor [--deploy DIR]
        check.py --ingestor ... --self-test   (breaks copies on purpose; each must be caught)
@@ -183,6 +185,38 @@ def consistency_errors(deploy: Path, ingestor: str) -> list[str]:
     return errors
 
 
+def blocks_private(text: str) -> bool:
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return "private" in config.get("outbound_networking", {}).get("block_networks", [])
+
+
+def runtime_config_errors(deploy: Path) -> list[str]:
+    """Deliveries go to URLs anyone can choose: every shipped runtime config blocks private networks."""
+    errors = []
+    for path in [ROOT / "runtime-config.toml", deploy / "runtime-config.redis.toml"]:
+        if not blocks_private(path.read_text()):
+            errors.append(f"{path.name}: [outbound_networking] block_networks does not include \"private\"")
+    docs = kubernetes_docs(deploy)
+    secrets = {doc["metadata"]["name"]: doc for _, doc in docs if doc.get("kind") == "Secret"}
+    for name, doc in docs:
+        if doc.get("kind") != "SpinApp":
+            continue
+        where = f"{name}: SpinApp {doc['metadata']['name']}"
+        secret = doc["spec"].get("runtimeConfig", {}).get("loadFromSecret")
+        if not secret:
+            errors.append(f"{where}: runtimeConfig sets no block_networks (only loadFromSecret can)")
+            continue
+        text = secrets.get(secret, {}).get("stringData", {}).get("runtime-config.toml")
+        if text is None:
+            errors.append(f"{where}: no Secret {secret} with key runtime-config.toml")
+        elif not blocks_private(text):
+            errors.append(f"{where}: Secret {secret}: block_networks does not include \"private\"")
+    return errors
+
+
 def find_key(node, key):
     if isinstance(node, dict):
         for k, v in node.items():
@@ -195,7 +229,12 @@ def find_key(node, key):
 
 
 def check(deploy: Path, ingestor: str) -> list[str]:
-    return compose_errors(deploy) + kubernetes_errors(deploy) + consistency_errors(deploy, ingestor)
+    return (
+        compose_errors(deploy)
+        + kubernetes_errors(deploy)
+        + consistency_errors(deploy, ingestor)
+        + runtime_config_errors(deploy)
+    )
 
 
 def edit_yaml(path: Path, change, index: int = 0):
@@ -265,6 +304,22 @@ def self_test(deploy: Path, ingestor: str) -> int:
                 ),
             ),
             "needs AURRAS_RELAY_SECRET",
+        ),
+        "the app's runtime config without block_networks": (
+            lambda d: edit_yaml(
+                d / "kubernetes/secrets.yaml",
+                lambda s: s["stringData"].update(
+                    {"runtime-config.toml": s["stringData"]["runtime-config.toml"].replace("private", "10.0.0.0/8")}
+                ),
+                index=1,
+            ),
+            "block_networks",
+        ),
+        "compose's runtime config without block_networks": (
+            lambda d: (d / "runtime-config.redis.toml").write_text(
+                (d / "runtime-config.redis.toml").read_text().replace('["private"]', "[]")
+            ),
+            "runtime-config.redis.toml",
         ),
         "a Secret key that does not exist": (
             lambda d: edit_yaml(
