@@ -2,6 +2,7 @@
 // tests/e2e/tests/browser.rs, which starts the app and the push service and passes them in.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPrivateKey, sign } from 'node:crypto';
 import {
   ALICE, BOB, BOB_KUSAMA, api, env, launch, open, person, prepareSubscription, remembered, shot,
   triggersFor, until,
@@ -258,6 +259,70 @@ describe('a webhook instead of this browser', () => {
     await shot(page, '15-webhook');
     assert.deepEqual(me.problems, []);
     await me.context.close();
+  });
+});
+
+describe('a wallet extension proves the address', () => {
+  // Alice's ed25519 dev key (//Alice of the dev phrase): the fake extension signs with it here, in
+  // Node, as a real extension signs raw bytes: wrapped in <Bytes>…</Bytes>.
+  const ALICE_ED25519 = '5FA9nQDVg267DEd8m1ZypXLBnvN7SFxYwV7ndqSYGiN9TTpu';
+  const seed = Buffer.from('abf8e5bdbe30c65656c0a3cbd181ff8a56294a69dfedd27982aace4a76909115', 'hex');
+  const key = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+
+  /** Runs in the page before its scripts: an extension in the injectedWeb3 convention. */
+  function fakeExtension(address) {
+    window.injectedWeb3 = {
+      'test-wallet': {
+        version: '1.0.0',
+        enable: async () => ({
+          accounts: { get: async () => [{ address, type: 'ed25519', name: 'Alice' }] },
+          signer: {
+            signRaw: async (payload) => ({ id: 1, signature: await window.testWalletSign(payload) }),
+          },
+        }),
+      },
+    };
+  }
+
+  test('"Verify with your wallet" signs the challenge and the trigger is owner-verified', async () => {
+    const plain = await person(browser);
+    await open(plain.page);
+    assert.equal(await plain.page.isHidden('#wallet-row'), true, 'no extension, no button');
+    await plain.context.close();
+
+    const me = await person(browser);
+    const { page, context } = me;
+    const asked = [];
+    await context.exposeFunction('testWalletSign', ({ address, data, type }) => {
+      asked.push({ address, type });
+      const bytes = Buffer.from(data.slice(2), 'hex');
+      const wrapped = type === 'bytes' ? Buffer.concat([Buffer.from('<Bytes>'), bytes, Buffer.from('</Bytes>')]) : bytes;
+      return `0x${sign(null, wrapped, key).toString('hex')}`;
+    });
+    await context.addInitScript(fakeExtension, ALICE_ED25519);
+    await open(page);
+    await page.waitForSelector('#wallet-row:not([hidden])');
+    await fillNotify(page, { account: ALICE_ED25519, direction: 'any' });
+    await page.check('input[name=deliver][value=webhook]');
+    await page.fill('#webhook', 'https://127.0.0.1:9/owner');
+    await page.click('#wallet-verify');
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    assert.match(await page.textContent('#wallet-hint'), /Verified: your wallet signed for 5FA9…TTpu/);
+    assert.deepEqual(asked, [{ address: ALICE_ED25519, type: 'bytes' }]);
+    await shot(page, '17-wallet-verified');
+
+    await page.click('button:has-text("Notify me")');
+    await page.waitForSelector('#notify-form .status:has-text("whsec_")');
+    const [entry] = await remembered(page);
+    const read = await api('GET', `/api/triggers/${entry.id}`, { token: entry.token });
+    assert.equal(read.body.owner_verified, true, JSON.stringify(read.body));
+    assert.doesNotMatch(await page.textContent('#wallet-hint'), /Verified/, 'the proof was used');
+    assert.deepEqual(me.problems, []);
+    await context.close();
   });
 });
 
