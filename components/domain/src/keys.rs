@@ -18,6 +18,7 @@
 //! | `lease/<chain>` | the chain's ingestion [`Lease`](crate::lease::Lease): holder, expiry, progress (compare-and-swap) |
 //! | `rate/create/<client>` | the client address's rate-limit window: start and count (compare-and-swap; see [`crate::limits`]) |
 //! | `rate/test/trigger/<id>`, `rate/test/client/<client>` | test-fire rate-limit windows of a trigger and of a client address (same shape; see [`crate::test_fire`]) |
+//! | `rate/expiry/<0-15>` | when each rate window above ends, so ended ones are deleted (compare-and-swap; see `limits/expiry.rs`) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
 //! never lose each other's update. Spin's sqlite backend does not guard a compare-and-swap on a key
@@ -115,6 +116,11 @@ pub fn creation_claim(key: &str) -> String {
 /// `rate/create/<client>`: the anonymous-creation window of a client address.
 pub fn create_rate(client: &str) -> String {
     format!("rate/create/{client}")
+}
+
+/// `rate/expiry/<shard>`: which rate windows end when, for the keys hashing to `shard`.
+pub fn rate_expiry(shard: u32) -> String {
+    format!("rate/expiry/{shard}")
 }
 
 /// `rate/test/trigger/<id>`: the test-fire window of a trigger.

@@ -6,8 +6,8 @@
 //! The caps are enforced inside the compare-and-swap that adds an id to its index list (see
 //! [`crate::registry`]), so no number of concurrent creates takes a list past its cap. The rate
 //! limit is a fixed-window counter per client address under `rate/create/<address>`, changed by
-//! compare-and-swap; a window older than the current one counts as empty (keys expire logically,
-//! as Spin's key-value store has no expiry).
+//! compare-and-swap; a window older than the current one counts as empty, and ended windows are
+//! deleted by later ones (`limits/expiry.rs`: Spin's key-value store has no expiry of its own).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -19,6 +19,9 @@ use crate::error::{ApiError, ApiResult, ConfigError, ErrorCode};
 use crate::keys::{self, ANY_SHARDS};
 use crate::kv::KeyValue;
 use crate::names::Topic;
+
+mod expiry;
+pub use expiry::{EXPIRY_SHARDS, SWEEP_MAX};
 
 /// Spin variable: the most triggers one index list of (topic, account) may hold.
 pub const MAX_PER_ACCOUNT_VAR: &str = "max_triggers_per_account";
@@ -265,9 +268,10 @@ impl<'a, S: KeyValue + ?Sized> RateLimiter<'a, S> {
             .unwrap_or(u64::MAX)
             .max(1);
         let start = now_ms - now_ms % window_ms;
-        let mut full = false;
+        let (mut full, mut fresh) = (false, false);
         cas::update(self.kv, key, |w: &mut Window| {
-            if w.start != start {
+            fresh = w.start != start;
+            if fresh {
                 *w = Window { start, count: 0 };
             }
             full = w.count >= self.limit.max;
@@ -277,6 +281,10 @@ impl<'a, S: KeyValue + ?Sized> RateLimiter<'a, S> {
             w.count += 1;
             Some(())
         })?;
+        if fresh && !full {
+            // A new window: list when it ends, and delete windows that ended (`expiry.rs`).
+            expiry::register(self.kv, key, start, start.saturating_add(window_ms), now_ms)?;
+        }
         if !full {
             return Ok(Ok(()));
         }
@@ -419,7 +427,7 @@ mod tests {
         let rate_keys: Vec<String> = kv
             .keys()
             .into_iter()
-            .filter(|k| k.starts_with("rate/"))
+            .filter(|k| k.starts_with("rate/create/"))
             .collect();
         assert_eq!(
             rate_keys,

@@ -92,12 +92,15 @@ fn a_push_trigger_switched_to_a_webhook_hands_back_its_new_secret_once() {
     assert_eq!(stored_secret(&reg, id), Some(newer));
 }
 
+/// Another request's work, run on the inner store.
+type Interleaved<'h> = Box<dyn FnOnce(&MemoryStore) + 'h>;
+
 /// A store that runs `hook` on the inner store just before the first delete of `key`: a second
 /// request's work, interleaved at that point.
 struct DeleteHook<'h> {
     inner: &'h MemoryStore,
     key: String,
-    hook: std::cell::RefCell<Option<Box<dyn FnOnce(&MemoryStore) + 'h>>>,
+    hook: std::cell::RefCell<Option<Interleaved<'h>>>,
 }
 
 impl KeyValue for DeleteHook<'_> {
