@@ -232,6 +232,35 @@ mod tests {
         assert!(verify(&sr.account(), MESSAGE, &[], None).is_err());
     }
 
+    /// Signatures made outside this code base by polkadot.js tooling: Alice's sr25519 signature
+    /// of a raw message as a browser extension's `signRaw` makes it (the text
+    /// `0x46fb7408d4f285228f4af516ea25851b`, signed inside `<Bytes>…</Bytes>`), as an ink!
+    /// contract's sr25519 tests use it; and a wallet's signature of `test message\n` from a
+    /// project's `signatureVerify` test (scheme not given there, so inferred here).
+    #[test]
+    fn signatures_made_by_polkadot_js_tooling_verify() {
+        let alice: [u8; 32] = ALICE.sr25519().account();
+        let sig = hex::decode(
+            "0a7da2b631704cdcfe93c740e41217b9ac667a0c8755d8da1a8232db527f487c\
+             87e780d2edc1896aeb6b1bef0bc7c38d9df2135b633eab8bfb1777e82fad3a8f",
+        )
+        .expect("hex");
+        let message = b"0x46fb7408d4f285228f4af516ea25851b";
+        assert_eq!(verify(&alice, message, &sig, None), Ok(Scheme::Sr25519));
+        assert!(verify(&alice, b"0x46fb7408d4f285228f4af516ea25851c", &sig, None).is_err());
+
+        let (other, _) =
+            crate::ss58::AccountId::from_ss58("5Gv8YYFu8H1btvmrJy9FjjAWfb99wrhV3uhPFoNEr918utyR")
+                .expect("address");
+        let sig = hex::decode(
+            "22f91b41ba12f8663ddce26bfc90dbfe6a51683fd3782ad679ab2a5fdbe7d44c\
+             2a119f22c74eea22555e5483eb7f42b828f189a38379d59c3b607d2461f0858e",
+        )
+        .expect("hex");
+        assert!(verify(&other.0, b"test message\n", &sig, None).is_ok());
+        assert!(verify(&other.0, b"another message\n", &sig, None).is_err());
+    }
+
     #[test]
     fn a_high_s_ecdsa_signature_and_ethereum_recovery_ids_verify() {
         let key = ALICE.ecdsa();
