@@ -44,6 +44,7 @@ pub mod lease;
 pub mod limits;
 pub mod names;
 pub mod notification;
+pub mod operator;
 pub mod ownership;
 pub mod registry;
 pub mod secrets;
