@@ -6,54 +6,18 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aurras_e2e::processes::{Broker, LocalChain};
-use aurras_e2e::{ADMIN_TOKEN, RELAY_SECRET};
-use common::{head, transfer, world_on, Ingestor, BOB};
+use common::{head, ingest, transfer, world_on, Ingestor, BOB};
 use serde_json::json;
 
 const PAS: u128 = 10_000_000_000;
 const WAIT: Duration = Duration::from_secs(90);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
-fn spawn(subcommand: &str, args: &[&str]) -> Ingestor {
-    Ingestor(
-        Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
-            .arg(subcommand)
-            .args(args)
-            .env("RUST_LOG", "aurras_ingestor=debug,warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the ingestor starts"),
-    )
-}
-
 fn relay(app: &str, brokers: &str, group: &str) -> Ingestor {
-    spawn(
-        "relay",
-        &[
-            "--brokers",
-            brokers,
-            "--app",
-            app,
-            "--relay-secret",
-            RELAY_SECRET,
-            "--api",
-            app,
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--group",
-            group,
-            "--api-poll-secs",
-            "1",
-            // A killed relay's partitions move to its successor after this long.
-            "--session-timeout-ms",
-            &SESSION_TIMEOUT.as_millis().to_string(),
-        ],
-    )
+    common::relay(app, brokers, group, SESSION_TIMEOUT)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,27 +43,11 @@ async fn transfers_reach_a_browser_and_a_webhook_exactly_once_through_faults() {
     let app = w.app.url();
     let state = tempfile::tempdir().expect("tempdir");
     let cursor = state.path().join("cursor");
-    let from = (head(&chain.url).await + 1).to_string();
-    let _ingest = spawn(
-        "ingest",
-        &[
-            "--chain",
-            "paseo",
-            "--api",
-            &app,
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--rpc-backend",
-            "legacy",
-            "--brokers",
-            &broker.addr,
-            "--from-block",
-            &from,
-            "--poll-ms",
-            "200",
-            "--cursor-file",
-            cursor.to_str().expect("utf-8 path"),
-        ],
+    let _ingest = ingest(
+        &app,
+        &broker.addr,
+        Some(head(&chain.url).await + 1),
+        &cursor,
     );
     let mut relay_1 = relay(&app, &broker.addr, "deliver-test");
 

@@ -400,8 +400,11 @@ mod tests {
     /// write (it cannot tell "mine was overwritten" from "mine never landed").
     struct Interleaved<'a> {
         inner: &'a MemoryStore,
-        other: Cell<Option<Box<dyn FnOnce(&MemoryStore) + 'a>>>,
+        other: Cell<Option<OtherWrite<'a>>>,
     }
+
+    /// What the other dispatcher writes.
+    type OtherWrite<'a> = Box<dyn FnOnce(&MemoryStore) + 'a>;
 
     impl KeyValue for Interleaved<'_> {
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -102,6 +102,77 @@ pub async fn transfer(url: &str, amounts: &[u128]) -> Vec<Sent> {
     sent
 }
 
+/// Starts `aurras-ingestor <subcommand> <args>` with debug logs on stderr.
+pub fn subcommand(subcommand: &str, args: &[&str]) -> Ingestor {
+    Ingestor(
+        std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+            .arg(subcommand)
+            .args(args)
+            .env("RUST_LOG", "aurras_ingestor=debug,warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the ingestor starts"),
+    )
+}
+
+/// `ingest` of the `paseo` source registered at `app`, over RPC, keeping its cursor in `cursor`:
+/// from `from_block`, or (`None`) from where the cursor says.
+pub fn ingest(
+    app: &str,
+    brokers: &str,
+    from_block: Option<u64>,
+    cursor: &std::path::Path,
+) -> Ingestor {
+    let from_block = from_block.map(|n| n.to_string());
+    let mut args = vec![
+        "--chain",
+        "paseo",
+        "--api",
+        app,
+        "--admin-token",
+        aurras_e2e::ADMIN_TOKEN,
+        "--rpc-backend",
+        "legacy",
+        "--brokers",
+        brokers,
+        "--poll-ms",
+        "200",
+        "--cursor-file",
+        cursor.to_str().expect("utf-8 path"),
+    ];
+    if let Some(n) = &from_block {
+        args.extend(["--from-block", n.as_str()]);
+    }
+    subcommand("ingest", &args)
+}
+
+/// `relay` of every source registered at `app` to its `dispatch`, in consumer group `group`; a
+/// killed relay's partitions move on after `session_timeout`.
+pub fn relay(app: &str, brokers: &str, group: &str, session_timeout: Duration) -> Ingestor {
+    subcommand(
+        "relay",
+        &[
+            "--brokers",
+            brokers,
+            "--app",
+            app,
+            "--relay-secret",
+            aurras_e2e::RELAY_SECRET,
+            "--api",
+            app,
+            "--admin-token",
+            aurras_e2e::ADMIN_TOKEN,
+            "--group",
+            group,
+            "--api-poll-secs",
+            "1",
+            "--session-timeout-ms",
+            &session_timeout.as_millis().to_string(),
+        ],
+    )
+}
+
 /// The ingestor process, killed when the test ends however it ends.
 pub struct Ingestor(pub Child);
 

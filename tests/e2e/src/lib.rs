@@ -2,6 +2,7 @@
 //! compiled components, with fresh state per test and a small JSON client; and the peers the app
 //! delivers to: a push service and a webhook receiver over HTTPS from a test CA.
 
+pub mod app_process;
 mod https;
 pub mod processes;
 pub mod push_crypto;
@@ -149,6 +150,16 @@ impl App {
         let addr = self.paused_at.take().context("the app was not paused")?;
         self.host = Some(TestHost::start(&self.options, addr).await?);
         Ok(())
+    }
+
+    /// Where the app was when [`App::pause`] stopped it.
+    pub fn paused_at(&self) -> Option<std::net::SocketAddr> {
+        self.paused_at
+    }
+
+    /// What the host runs with (manifest, runtime config, state, variables).
+    pub fn options(&self) -> &AppOptions {
+        &self.options
     }
 
     /// The directory holding the app's state (`sqlite_key_value.db`).
