@@ -145,6 +145,10 @@ async fn a_name_resolving_to_loopback_is_not_connected_to_under_the_shipped_conf
         0,
         "the app connected to loopback by name"
     );
+    // It was attempted, and failed without a connection.
+    let delivery = w.read(&trigger).await.expect("read")["delivery"].clone();
+    assert_eq!(delivery["consecutive_failures"], 1, "{delivery}");
+    assert_eq!(delivery["delivered"], 0, "{delivery}");
 
     // The development config lets it through: the name does reach the listener.
     let (dev, _config) = world_with("runtime-config.dev.toml", &[]).await;
