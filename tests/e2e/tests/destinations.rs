@@ -5,7 +5,8 @@
 //!   test fire or by dispatch; the development config does connect (so the check is real);
 //! - test fires are rate-limited per trigger and per client address (429, `Retry-After`);
 //! - a failed test fire says what a person can act on, the same words whether the connection was
-//!   refused or TLS failed, and the status class when the server answered.
+//!   refused or TLS failed, and the status class when the server answered;
+//! - a URL with user info is refused at create and patch, naming the field.
 //!
 //! Needs `scripts/build-components`.
 
@@ -238,4 +239,38 @@ async fn failed_test_fires_say_what_to_fix_not_how_the_connection_failed() {
         "{}",
         answered.body
     );
+}
+
+#[tokio::test]
+async fn urls_with_user_info_are_refused_at_create_and_patch_naming_the_field() {
+    let w = World::start(Settings::default()).await.expect("world");
+    let body = json!({"source": w.source, "event": "Balances.Transfer",
+                      "action": {"webhook": {"url": "https://user:hunter2@hooks.example.com/in"}}});
+    let refused = w
+        .app
+        .call("POST", "/api/triggers", None, Some(&body))
+        .await
+        .expect("create");
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.body["error"]["field"], "action.webhook.url");
+    assert!(
+        !refused.body.to_string().contains("hunter2"),
+        "{}",
+        refused.body
+    );
+
+    let trigger = webhook_to(&w, "https://hooks.example.com/in").await;
+    let id = trigger["id"].as_str().expect("id");
+    let patched = w
+        .app
+        .call(
+            "PATCH",
+            &format!("/api/triggers/{id}"),
+            trigger["token"].as_str(),
+            Some(&json!({"action": {"webhook": {"url": "https://a:hunter2@hooks.example.com/"}}})),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.status, 422, "{}", patched.body);
+    assert_eq!(patched.body["error"]["field"], "action.webhook.url");
 }
