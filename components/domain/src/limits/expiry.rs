@@ -61,7 +61,10 @@ pub(super) fn register<S: KeyValue + ?Sized>(
         let still_ended =
             serde_json::from_slice::<Window>(&bytes).map_or(true, |w| w.start == start);
         if still_ended {
+            // Its creation claim goes too (after the key): the next window of this client
+            // creates the key afresh, which must be able to win the election again.
             kv.delete(&key)?;
+            kv.delete(&keys::creation_claim(&key))?;
         }
     }
     Ok(())
@@ -107,6 +110,10 @@ mod tests {
                 .expect("admitted");
         }
         assert_eq!(rate_keys(&kv, "rate/create/"), 101);
+        assert_eq!(rate_keys(&kv, "claim/rate/create/"), 101, "claims go too");
+        // A client whose window was deleted is counted afresh, at once.
+        limiter.admit("198.51.0.1", later + 300).expect("admitted");
+        assert_eq!(rate_keys(&kv, "rate/create/"), 102);
         assert!(rate_keys(&kv, "rate/expiry/") <= EXPIRY_SHARDS as usize);
         assert!(
             limiter.admit("203.0.113.9", later + 200).is_err(),
@@ -121,7 +128,7 @@ mod tests {
                     .len()
             })
             .sum();
-        assert_eq!(listed, 101);
+        assert_eq!(listed, 102);
     }
 
     #[test]
