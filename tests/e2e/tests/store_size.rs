@@ -87,7 +87,7 @@ async fn creating_and_deleting_1000_triggers_leaves_the_store_near_its_starting_
     let body = |i: usize| {
         let mut body = json!({"source": sid, "event": "Balances.Transfer",
                               "action": {"webhook": {"url": "https://hooks.example.com/in"}}});
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             body["filter"] = json!({"balance": {"account": ACCOUNTS[i / 2 % ACCOUNTS.len()]}});
         }
         body
