@@ -10,15 +10,18 @@
 // `#[http_component]` expands to the component's export glue, which is `unsafe` by nature.
 #![allow(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use aurras_domain::dispatch::{
     fires, DispatchRequest, DispatchResponse, DueRetry, Job, Record, MAX_BATCH,
 };
 use aurras_domain::envelope::Envelope;
 use aurras_domain::fanout::{self, InFlight};
+use aurras_domain::names::Topic;
 use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use aurras_domain::source::Source;
+use aurras_domain::trigger::Trigger;
 use aurras_domain::{parse_json, ApiError, ApiResult, ErrorCode};
 use aurras_spin::deliver::{self, Mode};
 use aurras_spin::http::{error_response, header, now_millis, now_rfc3339, variable, Answer};
@@ -75,10 +78,11 @@ fn dispatch(req: &Request) -> ApiResult<Answer> {
     let config = deliver::config();
     let mut answer = DispatchResponse::default();
     let mut jobs = Vec::new();
+    let mut lookups = Lookups::default();
     for record in &batch.records {
         match record.envelope() {
             Ok(envelope) => {
-                jobs.extend(jobs_for(&state, record, envelope)?);
+                jobs.extend(jobs_for(&state, &mut lookups, record, envelope)?);
                 answer.records.push(record.accepted());
             }
             Err(reason) => answer.records.push(record.rejected(reason)),
@@ -141,18 +145,58 @@ fn verify(req: &Request) -> ApiResult<()> {
     .map_err(|e| unauthorized(format!("the batch's signature was refused: {e}")))
 }
 
+/// The candidate triggers and their sources for one (topic, accounts), read once per batch: a
+/// block's events mostly share their topic and accounts (a burst of transfers to one address),
+/// and a batch is one moment, so each set of index lists is read (and each trigger's sealed
+/// action opened) once, not once per event.
+#[derive(Default)]
+struct Lookups {
+    found: HashMap<(String, Vec<String>), Rc<Candidates>>,
+}
+
+struct Candidates {
+    triggers: Vec<Trigger>,
+    sources: BTreeMap<String, Option<Source>>,
+}
+
+impl Lookups {
+    fn get(
+        &mut self,
+        state: &State,
+        topic: &Topic,
+        accounts: &[String],
+    ) -> ApiResult<Rc<Candidates>> {
+        let key = (topic.to_string(), accounts.to_vec());
+        if let Some(found) = self.found.get(&key) {
+            return Ok(found.clone());
+        }
+        let triggers = state.registry().lookup(topic, accounts)?;
+        let sources = if triggers.is_empty() {
+            BTreeMap::new()
+        } else {
+            sources_of(state, triggers.iter().map(|t| t.source.clone()))?
+        };
+        let found = Rc::new(Candidates { triggers, sources });
+        self.found.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
 /// The triggers an event fires, with their sources' tokens.
-fn jobs_for(state: &State, record: &Record, envelope: Envelope) -> ApiResult<Vec<Job>> {
+fn jobs_for(
+    state: &State,
+    lookups: &mut Lookups,
+    record: &Record,
+    envelope: Envelope,
+) -> ApiResult<Vec<Job>> {
     let Some(topic) = envelope.topic() else {
         return Ok(Vec::new());
     };
-    let triggers = state.registry().lookup(&topic, &envelope.accounts)?;
-    if triggers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sources = sources_of(state, triggers.iter().map(|t| t.source.clone()))?;
-    Ok(triggers
-        .into_iter()
+    let candidates = lookups.get(state, &topic, &envelope.accounts)?;
+    let sources = &candidates.sources;
+    Ok(candidates
+        .triggers
+        .iter()
         .filter(|t| {
             fires(
                 t,
@@ -166,7 +210,7 @@ fn jobs_for(state: &State, record: &Record, envelope: Envelope) -> ApiResult<Vec
                 .get(&trigger.source)
                 .and_then(|s| s.as_ref())
                 .and_then(|s| s.token.clone()),
-            trigger,
+            trigger: trigger.clone(),
             envelope: envelope.clone(),
             record: record.clone(),
             attempt: 0,

@@ -254,6 +254,8 @@ pub struct DeliveryConfig {
     pub schedule: RetrySchedule,
     /// `claim_lease`: how long a dispatcher's claim on a delivery lasts before another may send it.
     pub claim_lease_ms: u64,
+    /// `max_in_flight_per_host`: deliveries in flight to one host at a time; the rest queue.
+    pub max_in_flight_per_host: usize,
 }
 
 /// How long a push service keeps a notification for an offline device.
@@ -465,6 +467,7 @@ mod tests {
             explorer_url: None,
             schedule: RetrySchedule::default(),
             claim_lease_ms: 60_000,
+            max_in_flight_per_host: 8,
         };
         assert!(matches!(job.request(&config, 0), Err(Outcome::Retry(_))));
         config.vapid = Some(VapidKey::generate().0);

@@ -108,6 +108,7 @@ fn config() -> DeliveryConfig {
         explorer_url: None,
         schedule: RetrySchedule::parse("5s,1m").expect("schedule"),
         claim_lease_ms: 60_000,
+        max_in_flight_per_host: 8,
     }
 }
 

@@ -9,7 +9,7 @@ pub use aurras_domain::fanout::{Attempted, Delivered, Mode};
 use aurras_domain::webpush::VapidKey;
 
 use crate::http::{now_millis, now_rfc3339, variable};
-use crate::outbound::{send_all, Outgoing, Timeouts};
+use crate::outbound::{send_all, Outgoing, Timeouts, DEFAULT_PER_HOST};
 use crate::State;
 
 /// The VAPID subject when the operator set none: valid, and obviously a placeholder to replace.
@@ -41,6 +41,16 @@ pub fn config() -> DeliveryConfig {
         }
         None => DEFAULT_LEASE_MS,
     };
+    let max_in_flight_per_host = match variable("max_in_flight_per_host")
+        .map(|s| s.trim().parse::<usize>())
+    {
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => {
+            eprintln!("max_in_flight_per_host: not a positive number; using {DEFAULT_PER_HOST}");
+            DEFAULT_PER_HOST
+        }
+        None => DEFAULT_PER_HOST,
+    };
     DeliveryConfig {
         vapid,
         vapid_subject: variable("vapid_subject").unwrap_or_else(|| DEFAULT_SUBJECT.to_owned()),
@@ -48,6 +58,7 @@ pub fn config() -> DeliveryConfig {
         explorer_url: variable("explorer_url"),
         schedule,
         claim_lease_ms,
+        max_in_flight_per_host,
     }
 }
 
@@ -76,7 +87,10 @@ impl Transport for Outbound {
 pub fn deliver(state: &State, config: &DeliveryConfig, jobs: Vec<Job>, mode: Mode) -> Fanout {
     let holder = Holder::new(now_millis(), config.claim_lease_ms);
     let mut outbound = Outbound {
-        timeouts: Timeouts::default(),
+        timeouts: Timeouts {
+            per_host: config.max_in_flight_per_host,
+            ..Timeouts::default()
+        },
     };
     let fanout = fanout::deliver(
         &state.deliveries(),

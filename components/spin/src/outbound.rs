@@ -1,10 +1,12 @@
 //! Outbound HTTP for fan-out: many requests in flight at once, each with time-outs, so one
-//! endpoint that hangs or crawls never delays anyone else's notification.
+//! endpoint that hangs or crawls never delays anyone else's notification, and a bounded number
+//! in flight to each host, so a burst never overflows a small receiver.
 //!
 //! Written on the wasi:http interface directly rather than `spin_sdk::http::send`, which sets no
 //! `request-options` (so no time-outs) and sends one request per `await`. Here every request is
 //! started first, then `wasi:io/poll` waits on all of them and on a deadline together.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use wasi::clocks::monotonic_clock;
@@ -33,8 +35,12 @@ pub struct Timeouts {
     pub connect: Duration,
     /// From the request sent to the first byte of the answer.
     pub first_byte: Duration,
-    /// For the whole fan-out: requests still unanswered then count as timed out.
+    /// For the whole fan-out: requests still unanswered then count as timed out, and requests
+    /// still waiting their turn as not sent. Keep it under the relay's `--request-timeout-secs`
+    /// (30 s by default) and under `claim_lease`.
     pub overall: Duration,
+    /// At most this many requests in flight to one host.
+    pub per_host: usize,
 }
 
 impl Default for Timeouts {
@@ -42,10 +48,15 @@ impl Default for Timeouts {
         Self {
             connect: Duration::from_secs(5),
             first_byte: Duration::from_secs(10),
-            overall: Duration::from_secs(15),
+            overall: Duration::from_secs(20),
+            per_host: DEFAULT_PER_HOST,
         }
     }
 }
+
+/// Requests in flight to one host by default: a handful of connections, as browsers and
+/// webhook senders keep per host, which even a receiver with a small accept queue takes.
+pub const DEFAULT_PER_HOST: usize = 8;
 
 /// The status of each answer, or why there was none.
 pub type Answer = Result<u16, String>;
@@ -162,47 +173,88 @@ fn url_parts(raw: &str) -> Result<UrlParts, String> {
     })
 }
 
-/// Sends every request at once and waits for all answers, at most `timeouts.overall`. Answers
-/// come back in the order of `requests`. Response bodies are not read: the status says it all.
+/// Sends every request and waits for all answers, at most `timeouts.overall` from the first.
+/// At most `timeouts.per_host` requests are in flight to one host (`host[:port]`); the rest wait
+/// their turn inside the component, so a burst to one small receiver queues here instead of
+/// overflowing its accept queue, and one slow host never holds back another. Answers come back
+/// in the order of `requests`. Response bodies are not read: the status says it all.
 pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
     // The deadline counts from the first request, so slow starts eat into it too.
     let deadline = monotonic_clock::now().saturating_add(nanos(timeouts.overall));
     let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
-    let mut pending: Vec<(usize, FutureIncomingResponse)> = Vec::new();
+    let mut hosts: BTreeMap<String, Host> = BTreeMap::new();
     for (i, req) in requests.iter().enumerate() {
-        match start(req, &timeouts) {
-            Ok(future) => pending.push((i, future)),
-            Err(e) => answers[i] = Some(Err(e)),
-        }
+        let host = url_parts(&req.url).map(|u| u.authority).unwrap_or_default();
+        hosts.entry(host).or_default().queued.push_back(i);
     }
-    while !pending.is_empty() {
+    let per_host = timeouts.per_host.max(1);
+    let mut pending: Vec<(usize, String, FutureIncomingResponse)> = Vec::new();
+    loop {
+        for (name, host) in &mut hosts {
+            while host.in_flight < per_host {
+                let Some(i) = host.queued.pop_front() else {
+                    break;
+                };
+                match start(&requests[i], &timeouts) {
+                    Ok(future) => {
+                        host.in_flight += 1;
+                        pending.push((i, name.clone(), future));
+                    }
+                    Err(e) => answers[i] = Some(Err(e)),
+                }
+            }
+        }
         let now = monotonic_clock::now();
-        if now >= deadline {
+        if pending.is_empty() || now >= deadline {
             break;
         }
         let timer = monotonic_clock::subscribe_duration(deadline - now);
-        let pollables: Vec<_> = pending.iter().map(|(_, f)| f.subscribe()).collect();
+        let pollables: Vec<_> = pending.iter().map(|(_, _, f)| f.subscribe()).collect();
         let mut waiting: Vec<&wasi::io::poll::Pollable> = pollables.iter().collect();
         waiting.push(&timer);
         let ready = poll::poll(&waiting);
         drop(waiting);
         drop(pollables);
-        let mut still = Vec::new();
-        for (n, (i, future)) in pending.into_iter().enumerate() {
+        let mut still = Vec::with_capacity(pending.len());
+        for (n, (i, host, future)) in pending.into_iter().enumerate() {
             let is_ready = ready
                 .iter()
                 .any(|r| usize::try_from(*r).is_ok_and(|r| r == n));
-            match is_ready.then(|| future.get()).flatten() {
-                Some(Ok(Ok(response))) => answers[i] = Some(Ok(response.status())),
-                Some(Ok(Err(e))) => answers[i] = Some(Err(describe(&e))),
-                Some(Err(())) => answers[i] = Some(Err("the answer was already taken".into())),
-                None => still.push((i, future)),
+            let answer = match is_ready.then(|| future.get()).flatten() {
+                Some(Ok(Ok(response))) => Ok(response.status()),
+                Some(Ok(Err(e))) => Err(describe(&e)),
+                Some(Err(())) => Err("the answer was already taken".into()),
+                None => {
+                    still.push((i, host, future));
+                    continue;
+                }
+            };
+            answers[i] = Some(answer);
+            if let Some(h) = hosts.get_mut(&host) {
+                h.in_flight -= 1;
             }
         }
         pending = still;
+    }
+    for (name, host) in &hosts {
+        for &i in &host.queued {
+            answers[i] = Some(Err(format!(
+                "not sent: {} deliveries to {name} were still waiting their turn when the time ran out",
+                host.queued.len()
+            )));
+        }
     }
     answers
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err("timed out waiting for the answer".into())))
         .collect()
+}
+
+/// One destination host's share of a fan-out.
+#[derive(Debug, Default)]
+struct Host {
+    /// Requests not started yet, in order.
+    queued: VecDeque<usize>,
+    /// Requests started and not answered.
+    in_flight: usize,
 }

@@ -234,16 +234,28 @@ async fn failures_are_retried_gone_subscriptions_deactivate_and_schedules_end() 
 
 #[tokio::test]
 async fn a_hanging_endpoint_delays_nobody_else() {
-    let w = world().await;
-    let stuck = w.hooks.pending_hook();
-    let stuck_trigger = w
-        .trigger(None, json!({"webhook": {"url": stuck.url()}}), json!({}))
+    let mut w = world().await;
+    // Two deliveries in flight per host: the third to the same receiver waits its turn.
+    w.app
+        .restart_with(|o| {
+            o.variables
+                .insert("SPIN_VARIABLE_MAX_IN_FLIGHT_PER_HOST".into(), "2".into());
+        })
         .await
-        .expect("hook");
-    w.hooks
-        .set_secret(&stuck, stuck_trigger["secret"].as_str().expect("secret"))
-        .expect("secret");
-    w.hooks.hang(&stuck);
+        .expect("restart");
+    let mut stuck_triggers = Vec::new();
+    for _ in 0..3 {
+        let stuck = w.hooks.pending_hook();
+        let created = w
+            .trigger(None, json!({"webhook": {"url": stuck.url()}}), json!({}))
+            .await
+            .expect("hook");
+        w.hooks
+            .set_secret(&stuck, created["secret"].as_str().expect("secret"))
+            .expect("secret");
+        w.hooks.hang(&stuck);
+        stuck_triggers.push((stuck, created));
+    }
     let phone = w.push.subscribe();
     w.push_trigger(&phone, "1").await.expect("push");
 
@@ -258,19 +270,33 @@ async fn a_hanging_endpoint_delays_nobody_else() {
     assert_eq!(
         got.len(),
         1,
-        "the notification went out while the webhook hung"
+        "the notification went out while the webhooks hung"
     );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reached: usize = stuck_triggers
+        .iter()
+        .map(|(hook, _)| w.hooks.attempts(hook).len())
+        .sum();
+    assert_eq!(reached, 2, "at most two deliveries in flight to one host");
     assert!(
         !posting.is_finished(),
-        "the hanging webhook is still being waited for"
+        "the hanging webhooks are still being waited for"
     );
     let answer = posting.await.expect("join");
+    let retried: std::collections::BTreeSet<&str> = answer["retries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["item"]["trigger"].as_str())
+        .collect();
+    let stuck_ids: std::collections::BTreeSet<&str> = stuck_triggers
+        .iter()
+        .filter_map(|(_, t)| t["id"].as_str())
+        .collect();
     assert_eq!(
-        answer["retries"].as_array().map(Vec::len),
-        Some(1),
-        "{answer}"
+        retried, stuck_ids,
+        "the two that timed out and the one never sent are all retried: {answer}"
     );
-    assert_eq!(answer["retries"][0]["item"]["trigger"], stuck_trigger["id"]);
 }
 
 async fn post_as_relay(app: &str, batch: &Value) -> Value {
