@@ -30,10 +30,11 @@ use crate::vault::Keyring;
 mod hygiene_tests;
 mod leases;
 mod owners;
+mod reseal;
 #[cfg(test)]
 mod tests;
 mod triggers;
-pub use triggers::{ResealPage, Resealed, RESEAL_DEFAULT_LIMIT, RESEAL_MAX_LIMIT};
+pub use reseal::{ResealPage, Resealed, RESEAL_DEFAULT_LIMIT, RESEAL_MAX_LIMIT};
 
 pub use crate::cas::MAX_CAS_ATTEMPTS;
 
