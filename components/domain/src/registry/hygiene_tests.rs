@@ -95,15 +95,35 @@ fn a_push_trigger_switched_to_a_webhook_hands_back_its_new_secret_once() {
 /// Another request's work, run on the inner store.
 type Interleaved<'h> = Box<dyn FnOnce(&MemoryStore) + 'h>;
 
-/// A store that runs `hook` on the inner store just before the first delete of `key`: a second
+/// Which operation on `key` a [`Hooked`] store interleaves another request's work before.
+#[derive(PartialEq)]
+enum Before {
+    Delete,
+    /// A `set` or a compare-and-swap.
+    Write,
+}
+
+/// A store that runs `hook` on the inner store just before the first `before` of `key`: a second
 /// request's work, interleaved at that point.
-struct DeleteHook<'h> {
+struct Hooked<'h> {
     inner: &'h MemoryStore,
+    before: Before,
     key: String,
     hook: std::cell::RefCell<Option<Interleaved<'h>>>,
 }
 
-impl KeyValue for DeleteHook<'_> {
+impl Hooked<'_> {
+    fn run(&self, op: Before, key: &str) {
+        if op == self.before && key == self.key {
+            let hook = self.hook.borrow_mut().take();
+            if let Some(hook) = hook {
+                hook(self.inner);
+            }
+        }
+    }
+}
+
+impl KeyValue for Hooked<'_> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(key)
     }
@@ -111,15 +131,11 @@ impl KeyValue for DeleteHook<'_> {
         self.inner.get_many(keys)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.run(Before::Write, key);
         self.inner.set(key, value)
     }
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        if key == self.key {
-            let hook = self.hook.borrow_mut().take();
-            if let Some(hook) = hook {
-                hook(self.inner);
-            }
-        }
+        self.run(Before::Delete, key);
         self.inner.delete(key)
     }
     fn compare_and_swap(
@@ -128,6 +144,7 @@ impl KeyValue for DeleteHook<'_> {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool, StoreError> {
+        self.run(Before::Write, key);
         self.inner.compare_and_swap(key, expected, value)
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
@@ -163,8 +180,9 @@ fn a_delete_racing_a_move_leaves_no_id_that_counts_towards_the_cap() {
     // DELETE reads the trigger (at Alice) and takes its id out of Alice's list; before it deletes
     // the record, a PATCH moves the trigger to Bob: the PATCH enters Bob's list and leaves
     // Alice's. Then the DELETE deletes the record. Bob's list holds the id of a deleted trigger.
-    let racing = DeleteHook {
+    let racing = Hooked {
         inner: &kv,
+        before: Before::Delete,
         key: crate::keys::trigger(&id),
         hook: std::cell::RefCell::new(Some(Box::new({
             let (id, token) = (id.clone(), alice.token.clone());
@@ -238,4 +256,47 @@ fn any_account_shards_full_of_dead_ids_still_take_new_triggers() {
         reg.create_trigger(any(), "t3").is_err(),
         "full of live ones"
     );
+}
+
+#[test]
+fn a_patch_racing_a_delete_never_brings_the_trigger_back() {
+    let kv = MemoryStore::default();
+    let reg = Registry::new(&kv, &TEST_KEYRING);
+    let src = source(&reg);
+    let alice = reg
+        .create_trigger(
+            new_trigger(&src, ALICE, hook("https://h.example.com")),
+            "t1",
+        )
+        .expect("create");
+    let id = alice.trigger.id.clone();
+    let bob_list = crate::keys::account_index(&alice.trigger.topic, BOB_HEX);
+
+    // A PATCH moving the trigger to Bob has read it and entered Bob's list; before it writes the
+    // record, the owner's DELETE runs to the end.
+    let racing = Hooked {
+        inner: &kv,
+        before: Before::Write,
+        key: crate::keys::trigger(&id),
+        hook: std::cell::RefCell::new(Some(Box::new({
+            let (id, token) = (id.clone(), alice.token.clone());
+            move |inner: &MemoryStore| {
+                Registry::new(inner, &TEST_KEYRING)
+                    .delete_trigger(&id, &token)
+                    .expect("the racing delete");
+            }
+        }))),
+    };
+    let to_bob: TriggerPatch =
+        serde_json::from_value(json!({"filter": {"balance": {"account": BOB}}})).expect("patch");
+    let e = Registry::new(&racing, &TEST_KEYRING)
+        .patch_trigger(&id, &alice.token, to_bob, "t2")
+        .expect_err("the trigger is gone");
+    assert_eq!((e.code, e.status()), (ErrorCode::Conflict, 409));
+    assert!(reg.trigger(&id, Caller::Operator).is_err(), "still deleted");
+    assert!(reg.index_ids(&bob_list).expect("ix").is_empty());
+    assert!(reg
+        .lookup(&alice.trigger.topic, &[BOB_HEX.into()])
+        .expect("lookup")
+        .is_empty());
 }

@@ -228,6 +228,15 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     /// 401 (RFC 6750 `invalid_token`): ids are 128 random bits, so telling "exists" from "absent"
     /// gives nothing away without the token, and the person who pasted the wrong token learns so.
     pub fn trigger<'c>(&self, id: &str, caller: impl Into<Caller<'c>>) -> ApiResult<Trigger> {
+        Ok(self.read_trigger(id, caller)?.0)
+    }
+
+    /// [`Registry::trigger`] and the bytes its record was read as, for a compare-and-swap.
+    fn read_trigger<'c>(
+        &self,
+        id: &str,
+        caller: impl Into<Caller<'c>>,
+    ) -> ApiResult<(Trigger, Vec<u8>)> {
         let key = keys::trigger(id);
         let bytes = self
             .kv
@@ -241,20 +250,33 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
                     "this token does not open this trigger: use the token returned when it was created",
                 ))
             }
-            _ => Ok(trigger),
+            _ => Ok((trigger, bytes)),
         }
     }
 
-    /// Stores a changed trigger. One that moves to another index list (another account or
-    /// topic) enters the new list first, within its cap (429, nothing changed, when full), and
-    /// leaves the old one last.
-    fn store_change(&self, current: &Trigger, next: &Trigger) -> ApiResult<()> {
+    /// Stores a changed trigger over the record `read` (what `current` was read from). One that
+    /// moves to another index list (another account or topic) enters the new list first, within
+    /// its cap (429, nothing changed, when full), and leaves the old one last. The record is
+    /// written by compare-and-swap on `read`: a trigger deleted (or changed) since it was read is
+    /// `409 conflict`, never written back to life (or over the other change).
+    fn store_change(&self, current: &Trigger, read: &[u8], next: &Trigger) -> ApiResult<()> {
         let (old_key, new_key) = (index_key(current), index_key(next));
         if old_key != new_key && !self.add_to_index(next)? {
             return Err(self.full(next));
         }
-        self.kv
-            .set(&keys::trigger(&next.id), &encode_trigger(next, self.ring)?)?;
+        let record = keys::trigger(&next.id);
+        let next_bytes = encode_trigger(next, self.ring)?;
+        if !self.kv.compare_and_swap(&record, Some(read), &next_bytes)? {
+            // A deleted trigger's id leaves the list it just entered (the next rewrite of the
+            // list would drop it anyway); a trigger changed meanwhile keeps what it has.
+            if old_key != new_key && self.kv.get(&record)?.is_none() {
+                self.remove_from_index(&new_key, &next.id)?;
+            }
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the trigger was changed or deleted while this change was made; read it again",
+            ));
+        }
         if old_key != new_key {
             self.remove_from_index(&old_key, &current.id)?;
         }
@@ -273,13 +295,13 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         mut req: NewTrigger,
         now: &str,
     ) -> ApiResult<ChangedTrigger> {
-        let current = self.trigger(id, caller)?;
+        let (current, read) = self.read_trigger(id, caller)?;
         let source = self.source(&current.source)?;
         let mut minted = None;
         let proof = req.proof.take();
         let mut next = req.replace(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
-        self.store_change(&current, &next)?;
+        self.store_change(&current, &read, &next)?;
         Ok(ChangedTrigger {
             trigger: next,
             new_secret: minted,
@@ -294,13 +316,13 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         mut patch: TriggerPatch,
         now: &str,
     ) -> ApiResult<ChangedTrigger> {
-        let current = self.trigger(id, caller)?;
+        let (current, read) = self.read_trigger(id, caller)?;
         let source = self.source(&current.source)?;
         let mut minted = None;
         let proof = patch.proof.take();
         let mut next = patch.apply(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
-        self.store_change(&current, &next)?;
+        self.store_change(&current, &read, &next)?;
         Ok(ChangedTrigger {
             trigger: next,
             new_secret: minted,
