@@ -12,8 +12,8 @@ use std::time::Duration;
 use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasi::io::poll;
 
@@ -221,7 +221,11 @@ pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
                 .iter()
                 .any(|r| usize::try_from(*r).is_ok_and(|r| r == n));
             let answer = match is_ready.then(|| future.get()).flatten() {
-                Some(Ok(Ok(response))) => Ok(response.status()),
+                Some(Ok(Ok(response))) => {
+                    let status = response.status();
+                    drain(response);
+                    Ok(status)
+                }
                 Some(Ok(Err(e))) => Err(describe(&e)),
                 Some(Err(())) => Err("the answer was already taken".into()),
                 None => {
@@ -248,6 +252,25 @@ pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err("timed out waiting for the answer".into())))
         .collect()
+}
+
+/// Reads what has already arrived of an answer's body, so the host can give the connection to
+/// the next request (a body dropped unread closes it). Never waits: a body still on its way is
+/// dropped, and only that connection is lost.
+fn drain(response: IncomingResponse) {
+    let Ok(body) = response.consume() else {
+        return;
+    };
+    if let Ok(stream) = body.stream() {
+        // Answers to deliveries are small; past a few reads this is not one worth keeping.
+        for _ in 0..16 {
+            match stream.read(64 * 1024) {
+                Ok(bytes) if !bytes.is_empty() => {}
+                _ => break,
+            }
+        }
+    }
+    drop(IncomingBody::finish(body));
 }
 
 /// One destination host's share of a fan-out.

@@ -258,6 +258,7 @@ impl LoadedApp {
                 blocked_networks: runtime_config.blocked_networks.clone(),
                 resolve: Arc::new(options.resolve.clone()),
                 tls: tls_configs.for_component(id),
+                pool: Arc::default(),
             });
             components.insert(id.clone(), LoadedComponent { context, pre });
         }

@@ -2,26 +2,30 @@
 //! blocked destinations, connect under `connect_timeout`, TLS with the component's config for the
 //! host, then HTTP/1.1; the whole exchange up to the response head under `first_byte_timeout` and
 //! each body frame under `between_bytes_timeout`, mapping failures to Spin's `error-code`s.
+//! Connections are kept for reuse across requests and instances, as Spin does since 3.4 (its
+//! hyper-util pooling client, spinframework/spin#3229 and #3240): a connection goes back to the
+//! pool once its response has been read to the end, and is reused while it is fresh.
 //!
-//! Based on `wasmtime_wasi_http::default_send_request`, which cannot take a root store or a
-//! resolver check.
+//! Based on `wasmtime_wasi_http::default_send_request`, which cannot take a root store, a
+//! resolver check or a pool.
 
-use std::collections::BTreeMap;
-use std::future::{poll_fn, Future};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::{pin, Pin};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::Scheme;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use wasmtime_wasi_http::{Error, RequestOptions};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 use crate::blocked_networks::BlockedNetworks;
 
@@ -49,8 +53,66 @@ impl Timeouts {
     }
 }
 
+/// How long an idle connection is reused: under the 5 s keep-alive many servers (Node.js among
+/// them) close idle connections after, so a reused connection is rarely one the server is closing.
+const IDLE_REUSE: Duration = Duration::from_secs(4);
+/// Idle connections kept per destination.
+const MAX_IDLE_PER_DESTINATION: usize = 64;
+
+/// Where a pooled connection goes: scheme, authority, and the TLS config it was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Destination {
+    tls: bool,
+    authority: String,
+    config: usize,
+}
+
+/// Each destination's idle connections, with when they became idle.
+type IdleConnections = HashMap<Destination, Vec<(SendRequest<WasiBody>, Instant)>>;
+
+/// Idle HTTP/1.1 connections by destination, shared by a component's instances.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<IdleConnections>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleConnections> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh idle connection to `to` that can take a request now.
+    fn take(&self, to: &Destination) -> Option<SendRequest<WasiBody>> {
+        let mut idle = self.lock();
+        let list = idle.get_mut(to)?;
+        while let Some((sender, since)) = list.pop() {
+            if since.elapsed() < IDLE_REUSE && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, to: Destination, sender: SendRequest<WasiBody>) {
+        let mut idle = self.lock();
+        let list = idle.entry(to).or_default();
+        list.retain(|(s, since)| since.elapsed() < IDLE_REUSE && !s.is_closed());
+        if list.len() < MAX_IDLE_PER_DESTINATION {
+            list.push((sender, Instant::now()));
+        }
+    }
+}
+
 /// Where and how a request goes, decided by the caller from the component's config.
 pub(crate) struct Route {
+    /// Connections kept for reuse.
+    pub pool: Arc<Pool>,
     /// The app's blocked networks.
     pub blocked: BlockedNetworks,
     /// Test-only resolver overrides: host name → address.
@@ -68,15 +130,13 @@ pub(crate) type Sent = (
     Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
 );
 
-/// Sends `request` and waits for the response head.
-pub(crate) async fn send<B>(
-    mut request: Request<B>,
+/// Sends `request` and waits for the response head, on a pooled connection when a fresh one to
+/// the same destination is idle, else on a new one.
+pub(crate) async fn send(
+    mut request: Request<WasiBody>,
     options: Option<RequestOptions>,
     route: Route,
-) -> Result<Sent, Error>
-where
-    B: Body<Data = Bytes, Error = Error> + Send + 'static,
-{
+) -> Result<Sent, Error> {
     let timeouts = Timeouts::from_options(options);
     let uri = request.uri().clone();
     let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?.clone();
@@ -89,56 +149,62 @@ where
         .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
         .build()
         .map_err(|_| Error::HttpRequestUriInvalid)?;
+    let destination = Destination {
+        tls: use_tls,
+        authority: authority.to_string(),
+        config: Arc::as_ptr(&route.tls) as usize,
+    };
 
     // Spin bounds everything up to the response head, connecting included, by the first-byte
     // timeout; the TCP connect alone by the connect timeout.
+    let pool = route.pool.clone();
     let exchange = async move {
-        let tcp = connect(authority.host(), port, &route, timeouts.connect).await?;
-        let stream: Box<dyn Stream> = if use_tls {
-            Box::new(tls_handshake(tcp, authority.host(), route.tls).await?)
-        } else {
-            Box::new(tcp)
+        let mut sender = match route.pool.take(&destination) {
+            Some(sender) => sender,
+            None => open(authority.host(), port, use_tls, &route, timeouts.connect).await?,
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Hyper)?;
-        let mut conn = Some(conn);
-        let mut response = pin!(sender.send_request(request));
-        // The connection must be driven while the response head is awaited.
-        let head = poll_fn(|cx| {
-            if let Poll::Ready(result) = response.as_mut().poll(cx) {
-                return Poll::Ready(result.map_err(Error::Hyper));
-            }
-            let Some(io) = conn.as_mut() else {
-                return Poll::Pending;
-            };
-            let result = ready!(Pin::new(io).poll(cx));
-            conn = None;
-            match result {
-                Ok(()) => response.as_mut().poll(cx).map_err(Error::Hyper),
-                Err(e) => Poll::Ready(Err(Error::Hyper(e))),
-            }
-        })
-        .await?;
-        let io: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> = Box::pin(async move {
-            match conn {
-                Some(conn) => conn.await.map_err(|e| {
-                    if e.is_timeout() {
-                        Error::HttpResponseTimeout
-                    } else {
-                        Error::Hyper(e)
-                    }
-                }),
-                None => Ok(()),
+        let head = sender.send_request(request).await.map_err(Error::Hyper)?;
+        // Back to the pool once the connection can carry another request: its response read to
+        // the end (a response dropped unread closes it instead).
+        tokio::spawn(async move {
+            if sender.ready().await.is_ok() {
+                pool.put(destination, sender);
             }
         });
-        Ok::<_, Error>((head, io))
+        Ok::<_, Error>(head)
     };
-    let (head, io) = tokio::time::timeout(timeouts.first_byte, exchange)
+    let head = tokio::time::timeout(timeouts.first_byte, exchange)
         .await
         .map_err(|_| Error::ConnectionReadTimeout)??;
     let response = head.map(|incoming| BetweenBytes::new(incoming, timeouts.between_bytes));
+    // The connection is driven by its own task (it outlives this request in the pool).
+    let io: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> = Box::pin(async { Ok(()) });
     Ok((response, io))
+}
+
+/// A new connection: TCP, TLS when asked, the HTTP/1.1 handshake, and a task driving it.
+async fn open(
+    host: &str,
+    port: u16,
+    use_tls: bool,
+    route: &Route,
+    connect_timeout: Duration,
+) -> Result<SendRequest<WasiBody>, Error> {
+    let tcp = connect(host, port, route, connect_timeout).await?;
+    let stream: Box<dyn Stream> = if use_tls {
+        Box::new(tls_handshake(tcp, host, route.tls.clone()).await?)
+    } else {
+        Box::new(tcp)
+    };
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(Error::Hyper)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("outbound connection ended: {e}");
+        }
+    });
+    Ok(sender)
 }
 
 /// Resolves `host` (through the test-only overrides first), drops blocked addresses and connects

@@ -36,6 +36,8 @@ pub struct ComponentContext {
     pub resolve: Arc<BTreeMap<String, IpAddr>>,
     /// Its `[[client_tls]]` configs.
     pub tls: ComponentTls,
+    /// Its outbound connections kept for reuse, across instances.
+    pub pool: Arc<crate::outbound_http::Pool>,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -144,6 +146,7 @@ impl WasiHttpHooks for OutboundHooks {
         }
         let _ = fut;
         let route = Route {
+            pool: self.component.pool.clone(),
             blocked: self.component.blocked_networks.clone(),
             resolve: self.component.resolve.clone(),
             // Spin looks the config up by the URL's host alone.

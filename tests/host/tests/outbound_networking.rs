@@ -257,3 +257,58 @@ fn shipped_runtime_configs_block_private_networks_and_the_dev_one_does_not() {
     }
     assert!(load("runtime-config.dev.toml").blocked_networks.is_empty());
 }
+
+/// A keep-alive HTTP/1.1 server answering `hello` to every request; counts its connections.
+async fn keep_alive_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+                        if tcp.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn connections_are_reused_across_requests_once_their_answer_was_read() {
+    let (port, accepted) = keep_alive_upstream().await;
+    let (_dir, options) = app(TWO_COMPONENTS);
+    let host = start(&options).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    for _ in 0..3 {
+        let (status, body) = fetch_from(&host, "dispatch", &url, "").await;
+        assert_eq!(status, 200, "{body}");
+        // The connection goes back to the pool once hyper has seen the end of the answer.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "three requests, from three instances, on one connection"
+    );
+    host.stop().await.expect("stop");
+}
