@@ -12,7 +12,6 @@ use std::time::Duration;
 use aurras_e2e::app_process::AppProcess;
 use aurras_e2e::processes::{Broker, LocalChain};
 use common::{head, ingest, relay, transfer, world_on, BOB};
-use serde_json::json;
 
 const PAS: u128 = 10_000_000_000;
 const WAIT: Duration = Duration::from_secs(90);
@@ -31,18 +30,7 @@ async fn a_host_killed_mid_delivery_and_an_ingestor_killed_mid_stream_lose_no_no
         })
         .await
         .expect("restart with a short lease");
-    let hook = w.hooks.pending_hook();
-    let created = w
-        .trigger(
-            Some(json!({"balance": {"account": BOB, "direction": "in"}})),
-            json!({"webhook": {"url": hook.url()}}),
-            json!({"isJSONData": true}),
-        )
-        .await
-        .expect("webhook trigger");
-    w.hooks
-        .set_secret(&hook, created["secret"].as_str().expect("secret"))
-        .expect("secret");
+    let (hook, _) = w.webhook_on(BOB).await.expect("webhook trigger");
     // The app host becomes a process of its own, so it can die mid-request.
     w.app.pause().await.expect("pause");
     let addr = w.app.paused_at().expect("paused");

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use aurras_e2e::processes::{Broker, LocalChain};
 use common::{head, ingest, transfer, world_on, Ingestor, BOB};
-use serde_json::json;
 
 const PAS: u128 = 10_000_000_000;
 const WAIT: Duration = Duration::from_secs(90);
@@ -27,18 +26,7 @@ async fn transfers_reach_a_browser_and_a_webhook_exactly_once_through_faults() {
     let mut w = world_on(&chain.url).await;
     let phone = w.push.subscribe();
     w.push_trigger(&phone, "1").await.expect("push trigger");
-    let hook = w.hooks.pending_hook();
-    let hooked = w
-        .trigger(
-            Some(json!({"balance": {"account": BOB, "direction": "in"}})),
-            json!({"webhook": {"url": hook.url()}}),
-            json!({"isJSONData": true}),
-        )
-        .await
-        .expect("webhook trigger");
-    w.hooks
-        .set_secret(&hook, hooked["secret"].as_str().expect("secret"))
-        .expect("secret");
+    let (hook, _) = w.webhook_on(BOB).await.expect("webhook trigger");
 
     let app = w.app.url();
     let state = tempfile::tempdir().expect("tempdir");

@@ -278,7 +278,8 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
 mod tests {
     use super::*;
     use crate::delivery::{classify_push, classify_webhook};
-    use crate::kv::{MemoryStore, StoreError};
+    use crate::kv::MemoryStore;
+    use crate::kv_testing::{Around, Write};
     use crate::vault::TEST_KEYRING;
     use std::cell::Cell;
 
@@ -395,56 +396,6 @@ mod tests {
         assert_eq!(d.state("t").expect("state").delivered, 50);
     }
 
-    /// A store that, once, lets another dispatcher write right after this one's swap landed and
-    /// then reports the swap as lost: what `WasiStore` answers when its read-back finds the other
-    /// write (it cannot tell "mine was overwritten" from "mine never landed").
-    struct Interleaved<'a> {
-        inner: &'a MemoryStore,
-        other: Cell<Option<OtherWrite<'a>>>,
-    }
-
-    /// What the other dispatcher writes.
-    type OtherWrite<'a> = Box<dyn FnOnce(&MemoryStore) + 'a>;
-
-    impl KeyValue for Interleaved<'_> {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.get(key)
-        }
-        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-            self.inner.get_many(keys)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-            self.inner.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.inner.delete(key)
-        }
-        fn compare_and_swap(
-            &self,
-            key: &str,
-            expected: Option<&[u8]>,
-            value: &[u8],
-        ) -> Result<bool, StoreError> {
-            let swapped = self.inner.compare_and_swap(key, expected, value)?;
-            match self.other.take() {
-                Some(other) if swapped => {
-                    other(self.inner);
-                    Ok(false)
-                }
-                other => {
-                    self.other.set(other);
-                    Ok(swapped)
-                }
-            }
-        }
-        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-            self.inner.increment(key, delta)
-        }
-        fn list_keys(&self) -> Result<Vec<String>, StoreError> {
-            self.inner.list_keys()
-        }
-    }
-
     #[test]
     fn a_claim_that_landed_stays_won_when_another_write_follows_it() {
         let kv = MemoryStore::default();
@@ -454,12 +405,21 @@ mod tests {
         Deliveries::new(&kv, &TEST_KEYRING)
             .claim("t", &event(0), 0, &at("x", 0))
             .expect("setup");
-        let store = Interleaved {
+        // Once, another dispatcher writes right after this one's swap landed, and the swap is
+        // reported as lost: what `WasiStore` answers when its read-back finds the other write.
+        let other = Cell::new(true);
+        let store = Around {
             inner: &kv,
-            other: Cell::new(Some(Box::new(|kv: &MemoryStore| {
-                let other = Deliveries::new(kv, &TEST_KEYRING);
-                other.claim("t", &theirs, 0, &at("b", 0)).expect("theirs");
-            }))),
+            on_write: Box::new(|kv, write| {
+                let landed = write.apply(kv)?;
+                if landed && matches!(write, Write::Swap { .. }) && other.replace(false) {
+                    Deliveries::new(kv, &TEST_KEYRING)
+                        .claim("t", &theirs, 0, &at("b", 0))
+                        .expect("theirs");
+                    return Ok(false);
+                }
+                Ok(landed)
+            }),
         };
         let d = Deliveries::new(&store, &TEST_KEYRING);
         assert_eq!(

@@ -2,6 +2,7 @@ use super::*;
 use crate::dispatch::Record;
 use crate::envelope::Envelope;
 use crate::kv::{MemoryStore, StoreError};
+use crate::kv_testing::{Around, Write};
 use crate::trigger::Trigger;
 use crate::vault::TEST_KEYRING;
 use serde_json::json;
@@ -23,44 +24,6 @@ fn recorder(status: u16) -> Recorder {
     Recorder {
         status,
         sent: Vec::new(),
-    }
-}
-
-/// A memory store whose compare-and-swaps of one key fail, as a store that went away would.
-struct Failing<'a> {
-    inner: &'a MemoryStore,
-    key: String,
-}
-
-impl KeyValue for Failing<'_> {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.inner.get_many(keys)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner.set(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key)
-    }
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError> {
-        if key == self.key {
-            return Err(StoreError("disk I/O error".into()));
-        }
-        self.inner.compare_and_swap(key, expected, value)
-    }
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.inner.increment(key, delta)
-    }
-    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.list_keys()
     }
 }
 
@@ -120,25 +83,34 @@ fn holder(token: &str, now_ms: u64) -> Holder {
     }
 }
 
+/// Delivers `jobs` for real (claimed and recorded) under `holder`.
+fn record<S: KeyValue>(
+    d: &Deliveries<'_, S>,
+    jobs: Vec<Job>,
+    holder: &Holder,
+    net: &mut Recorder,
+) -> Fanout {
+    deliver(d, &config(), jobs, Mode::Record, holder, net, "t")
+}
+
 #[test]
 fn a_store_failure_while_claiming_loses_no_job_of_the_batch() {
     let kv = MemoryStore::default();
-    let store = Failing {
+    // Every swap of trg_2's delivery state fails, as a store that went away would.
+    let store = Around {
         inner: &kv,
-        key: "delivery/trg_2".into(),
+        on_write: Box::new(|kv, write| match write {
+            Write::Swap {
+                key: "delivery/trg_2",
+                ..
+            } => Err(StoreError("disk I/O error".into())),
+            write => write.apply(kv),
+        }),
     };
     let d = Deliveries::new(&store, &TEST_KEYRING);
     let jobs = vec![job("trg_1", 1, 0), job("trg_2", 1, 0), job("trg_3", 1, 0)];
     let mut net = recorder(200);
-    let fanout = deliver(
-        &d,
-        &config(),
-        jobs,
-        Mode::Record,
-        &holder("a", 0),
-        &mut net,
-        "t",
-    );
+    let fanout = record(&d, jobs, &holder("a", 0), &mut net);
     let sent: Vec<&str> = net.sent.iter().map(|r| r.url.as_str()).collect();
     assert_eq!(
         sent,
@@ -163,15 +135,7 @@ fn a_store_failure_while_claiming_loses_no_job_of_the_batch() {
     assert!(retries.gave_up.is_empty());
     // The retry, with the store back, is delivered.
     let d = Deliveries::new(&kv, &TEST_KEYRING);
-    let fanout = deliver(
-        &d,
-        &config(),
-        vec![job("trg_2", 1, 1)],
-        Mode::Record,
-        &holder("b", 6_000),
-        &mut net,
-        "t",
-    );
+    let fanout = record(&d, vec![job("trg_2", 1, 1)], &holder("b", 6_000), &mut net);
     assert_eq!(fanout.delivered[0].outcome, Outcome::Delivered);
     assert_eq!(net.sent.len(), 3);
 }
@@ -190,15 +154,7 @@ fn a_job_held_by_a_live_dispatcher_is_in_flight_and_one_held_by_a_dead_one_is_se
     .expect("claim");
     let mut net = recorder(204);
     let batch = || vec![job("trg_1", 1, 0), job("trg_2", 1, 0)];
-    let early = deliver(
-        &d,
-        &config(),
-        batch(),
-        Mode::Record,
-        &holder("b", 30_000),
-        &mut net,
-        "t",
-    );
+    let early = record(&d, batch(), &holder("b", 30_000), &mut net);
     assert_eq!(
         early.in_flight,
         [InFlight {
@@ -208,27 +164,11 @@ fn a_job_held_by_a_live_dispatcher_is_in_flight_and_one_held_by_a_dead_one_is_se
         }]
     );
     assert_eq!(net.sent.len(), 1, "the other trigger's job went out");
-    let late = deliver(
-        &d,
-        &config(),
-        batch(),
-        Mode::Record,
-        &holder("c", 60_000),
-        &mut net,
-        "t",
-    );
+    let late = record(&d, batch(), &holder("c", 60_000), &mut net);
     assert!(late.in_flight.is_empty());
     assert_eq!(net.sent.len(), 2, "the dead dispatcher's job is sent once");
     assert_eq!(net.sent[1].url, "https://hooks.example.net/trg_1");
-    let again = deliver(
-        &d,
-        &config(),
-        batch(),
-        Mode::Record,
-        &holder("d", 60_001),
-        &mut net,
-        "t",
-    );
+    let again = record(&d, batch(), &holder("d", 60_001), &mut net);
     assert!(again.delivered.is_empty() && again.in_flight.is_empty());
     assert_eq!(net.sent.len(), 2, "nothing twice once recorded");
 }
@@ -239,15 +179,7 @@ fn the_same_attempt_twice_in_a_batch_is_sent_once_and_tests_store_nothing() {
     let d = Deliveries::new(&kv, &TEST_KEYRING);
     let mut net = recorder(200);
     let jobs = vec![job("trg_1", 1, 0), job("trg_1", 1, 0), job("trg_1", 2, 0)];
-    let fanout = deliver(
-        &d,
-        &config(),
-        jobs,
-        Mode::Record,
-        &holder("a", 0),
-        &mut net,
-        "t",
-    );
+    let fanout = record(&d, jobs, &holder("a", 0), &mut net);
     assert_eq!(fanout.delivered.len(), 2);
     assert_eq!(net.sent.len(), 2);
     let before = kv.keys();
@@ -270,42 +202,18 @@ fn failures_are_retried_on_schedule_then_given_up() {
     let d = Deliveries::new(&kv, &TEST_KEYRING);
     let schedule = config().schedule;
     let mut net = recorder(503);
-    let first = deliver(
-        &d,
-        &config(),
-        vec![job("t", 1, 0)],
-        Mode::Record,
-        &holder("a", 0),
-        &mut net,
-        "t",
-    );
+    let first = record(&d, vec![job("t", 1, 0)], &holder("a", 0), &mut net);
     let r = retries(&first.delivered, &schedule, 0);
     assert_eq!(
         (r.scheduled[0].attempt, r.scheduled[0].due_at_ms),
         (1, 5_000)
     );
     // The answer that scheduled it was lost: the redelivery schedules it again without sending.
-    let replay = deliver(
-        &d,
-        &config(),
-        vec![job("t", 1, 0)],
-        Mode::Record,
-        &holder("b", 0),
-        &mut net,
-        "t",
-    );
+    let replay = record(&d, vec![job("t", 1, 0)], &holder("b", 0), &mut net);
     assert_eq!(replay.delivered[0].attempted, Attempted::Earlier);
     assert_eq!(net.sent.len(), 1);
     assert_eq!(retries(&replay.delivered, &schedule, 0).scheduled.len(), 1);
-    let last = deliver(
-        &d,
-        &config(),
-        vec![job("t", 1, 2)],
-        Mode::Record,
-        &holder("c", 0),
-        &mut net,
-        "t",
-    );
+    let last = record(&d, vec![job("t", 1, 2)], &holder("c", 0), &mut net);
     let r = retries(&last.delivered, &schedule, 0);
     assert!(r.scheduled.is_empty());
     assert_eq!(r.gave_up.len(), 1);

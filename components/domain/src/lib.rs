@@ -40,6 +40,8 @@ pub mod filter;
 pub mod integer;
 pub mod keys;
 pub mod kv;
+#[cfg(test)]
+pub(crate) mod kv_testing;
 pub mod lease;
 pub mod limits;
 pub mod names;

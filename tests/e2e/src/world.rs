@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::push_service::{PushService, Subscription};
 use crate::tls::TestCa;
-use crate::webhook_receiver::WebhookReceiver;
+use crate::webhook_receiver::{Hook, WebhookReceiver};
 use crate::{Answer, App, ADMIN_TOKEN, RELAY_SECRET};
 
 /// Alice, a dev account (SS58, prefix 42).
@@ -160,6 +160,22 @@ impl World {
             .await?;
         anyhow::ensure!(created.status == 201, "trigger: {created:?}");
         Ok(created.body)
+    }
+
+    /// A webhook trigger on `account`'s incoming transfers (`isJSONData`), posting to a new hook
+    /// on the receiver, which verifies with the secret the answer carries; the hook and the answer.
+    pub async fn webhook_on(&self, account: &str) -> Result<(Hook, Value)> {
+        let hook = self.hooks.pending_hook();
+        let created = self
+            .trigger(
+                Some(json!({"balance": {"account": account, "direction": "in"}})),
+                json!({"webhook": {"url": hook.url()}}),
+                json!({"isJSONData": true}),
+            )
+            .await?;
+        let secret = created["secret"].as_str().context("the webhook's secret")?;
+        self.hooks.set_secret(&hook, secret)?;
+        Ok((hook, created))
     }
 
     /// A push trigger for `subscription`: Bob receiving at least `min` PAS.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::kv::MemoryStore;
+use crate::kv_testing::{Around, Write};
 use crate::trigger::{NewTrigger, TriggerPatch};
 use crate::vault::TEST_KEYRING;
 use serde_json::json;
@@ -95,64 +96,35 @@ fn a_push_trigger_switched_to_a_webhook_hands_back_its_new_secret_once() {
 /// Another request's work, run on the inner store.
 type Interleaved<'h> = Box<dyn FnOnce(&MemoryStore) + 'h>;
 
-/// Which operation on `key` a [`Hooked`] store interleaves another request's work before.
-#[derive(PartialEq)]
-enum Before {
-    Delete,
-    /// A `set` or a compare-and-swap.
-    Write,
-}
-
-/// A store that runs `hook` on the inner store just before the first `before` of `key`: a second
-/// request's work, interleaved at that point.
-struct Hooked<'h> {
+/// A store that runs `hook` on the inner store just before the first write of `key` that `when`
+/// picks: a second request's work, interleaved at that point.
+fn interleaved<'h>(
     inner: &'h MemoryStore,
-    before: Before,
     key: String,
-    hook: std::cell::RefCell<Option<Interleaved<'h>>>,
-}
-
-impl Hooked<'_> {
-    fn run(&self, op: Before, key: &str) {
-        if op == self.before && key == self.key {
-            let hook = self.hook.borrow_mut().take();
-            if let Some(hook) = hook {
-                hook(self.inner);
+    when: fn(&Write<'_>) -> bool,
+    hook: Interleaved<'h>,
+) -> Around<'h> {
+    let hook = std::cell::RefCell::new(Some(hook));
+    Around {
+        inner,
+        on_write: Box::new(move |kv, write| {
+            if write.key() == key && when(&write) {
+                let hook = hook.borrow_mut().take();
+                if let Some(hook) = hook {
+                    hook(kv);
+                }
             }
-        }
+            write.apply(kv)
+        }),
     }
 }
 
-impl KeyValue for Hooked<'_> {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.inner.get_many(keys)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.run(Before::Write, key);
-        self.inner.set(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.run(Before::Delete, key);
-        self.inner.delete(key)
-    }
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.run(Before::Write, key);
-        self.inner.compare_and_swap(key, expected, value)
-    }
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.inner.increment(key, delta)
-    }
-    fn list_keys(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.list_keys()
-    }
+fn is_delete(write: &Write<'_>) -> bool {
+    matches!(write, Write::Delete { .. })
+}
+
+fn is_set_or_swap(write: &Write<'_>) -> bool {
+    !is_delete(write)
 }
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -180,11 +152,11 @@ fn a_delete_racing_a_move_leaves_no_id_that_counts_towards_the_cap() {
     // DELETE reads the trigger (at Alice) and takes its id out of Alice's list; before it deletes
     // the record, a PATCH moves the trigger to Bob: the PATCH enters Bob's list and leaves
     // Alice's. Then the DELETE deletes the record. Bob's list holds the id of a deleted trigger.
-    let racing = Hooked {
-        inner: &kv,
-        before: Before::Delete,
-        key: crate::keys::trigger(&id),
-        hook: std::cell::RefCell::new(Some(Box::new({
+    let racing = interleaved(
+        &kv,
+        crate::keys::trigger(&id),
+        is_delete,
+        Box::new({
             let (id, token) = (id.clone(), alice.token.clone());
             move |inner: &MemoryStore| {
                 let to_bob: TriggerPatch =
@@ -195,8 +167,8 @@ fn a_delete_racing_a_move_leaves_no_id_that_counts_towards_the_cap() {
                     .patch_trigger(&id, &token, to_bob, "t2")
                     .expect("the racing move");
             }
-        }))),
-    };
+        }),
+    );
     Registry::new(&racing, &TEST_KEYRING)
         .with_caps(caps)
         .delete_trigger(&id, &alice.token)
@@ -274,19 +246,19 @@ fn a_patch_racing_a_delete_never_brings_the_trigger_back() {
 
     // A PATCH moving the trigger to Bob has read it and entered Bob's list; before it writes the
     // record, the owner's DELETE runs to the end.
-    let racing = Hooked {
-        inner: &kv,
-        before: Before::Write,
-        key: crate::keys::trigger(&id),
-        hook: std::cell::RefCell::new(Some(Box::new({
+    let racing = interleaved(
+        &kv,
+        crate::keys::trigger(&id),
+        is_set_or_swap,
+        Box::new({
             let (id, token) = (id.clone(), alice.token.clone());
             move |inner: &MemoryStore| {
                 Registry::new(inner, &TEST_KEYRING)
                     .delete_trigger(&id, &token)
                     .expect("the racing delete");
             }
-        }))),
-    };
+        }),
+    );
     let to_bob: TriggerPatch =
         serde_json::from_value(json!({"filter": {"balance": {"account": BOB}}})).expect("patch");
     let e = Registry::new(&racing, &TEST_KEYRING)
