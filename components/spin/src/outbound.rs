@@ -233,10 +233,19 @@ pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
                     continue;
                 }
             };
-            answers[i] = Some(answer);
             if let Some(h) = hosts.get_mut(&host) {
                 h.in_flight -= 1;
+                // A host that asks to slow down gets nothing more from this fan-out: what is
+                // still queued for it is retried on the schedule instead of pressed on it now.
+                if let Ok(status @ (429 | 503)) = answer {
+                    for queued in h.queued.drain(..) {
+                        answers[queued] = Some(Err(format!(
+                            "not sent: {host} answered {status} to another delivery (slow down)"
+                        )));
+                    }
+                }
             }
+            answers[i] = Some(answer);
         }
         pending = still;
     }

@@ -299,6 +299,41 @@ async fn a_hanging_endpoint_delays_nobody_else() {
     );
 }
 
+#[tokio::test]
+async fn a_host_that_asks_to_slow_down_gets_nothing_more_from_the_burst() {
+    let mut w = world().await;
+    w.app
+        .restart_with(|o| {
+            o.variables
+                .insert("SPIN_VARIABLE_MAX_IN_FLIGHT_PER_HOST".into(), "1".into());
+        })
+        .await
+        .expect("restart");
+    let mut hooks = Vec::new();
+    for _ in 0..3 {
+        let hook = w.hooks.pending_hook();
+        let created = w
+            .trigger(None, json!({"webhook": {"url": hook.url()}}), json!({}))
+            .await
+            .expect("hook");
+        w.hooks
+            .set_secret(&hook, created["secret"].as_str().expect("secret"))
+            .expect("secret");
+        // Whichever goes first is told to slow down.
+        w.hooks.script(&hook, [429]);
+        hooks.push((hook, created));
+    }
+    let event = transfer(21, 0, ALICE, BOB, 3 * PAS);
+    let answer = post_as_relay(&w.app.url(), &batch(&[&event])).await;
+    let reached: usize = hooks
+        .iter()
+        .map(|(hook, _)| w.hooks.attempts(hook).len())
+        .sum();
+    assert_eq!(reached, 1, "nothing more after the 429");
+    let retried = answer["retries"].as_array().map(Vec::len);
+    assert_eq!(retried, Some(3), "the 429 and the two never sent: {answer}");
+}
+
 async fn post_as_relay(app: &str, batch: &Value) -> Value {
     let body = serde_json::to_vec(batch).expect("json");
     let key = aurras_domain::signature::SigningKey::from_secret(RELAY_SECRET).expect("secret");
