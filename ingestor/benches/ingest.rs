@@ -12,96 +12,17 @@
 //! to sqlite: what the broker's storage costs), `AURRAS_BENCH_BASELINE=0` (skip the polkadot.js
 //! path), `AURRAS_BENCH_WHOLE_PATH_ONLY=1` (only the pipeline, for its peak RSS).
 
+mod blocks;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use aurras_e2e::processes::{Broker, LocalChain};
 use aurras_ingestor::bench::{run, BenchArgs, Row};
 use aurras_ingestor::chain::RpcBackend;
-use subxt::backend::LegacyBackend;
-use subxt::config::PolkadotExtrinsicParamsBuilder as Params;
-use subxt::dynamic::Value;
-use subxt::ext::scale_value::Composite;
-use subxt::{OnlineClient, PolkadotConfig};
+use blocks::{alice_nonce, client, env_or, fill_block};
 use subxt_signer::sr25519::dev;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn client(url: &str) -> (OnlineClient<PolkadotConfig>, subxt::rpcs::RpcClient) {
-    let rpc = subxt::rpcs::RpcClient::from_insecure_url(url)
-        .await
-        .expect("rpc");
-    let api = OnlineClient::from_backend(Arc::new(
-        LegacyBackend::<PolkadotConfig>::builder().build(rpc.clone()),
-    ))
-    .await
-    .expect("client");
-    (api, rpc)
-}
-
-/// One Alice→Bob `transfer_keep_alive` of 1 PAS.
-fn transfer() -> subxt::transactions::DynamicPayload<Composite<()>> {
-    let bob = dev::bob().public_key().0.to_vec();
-    subxt::dynamic::tx(
-        "Balances",
-        "transfer_keep_alive",
-        Composite::unnamed([
-            Value::unnamed_variant("Id", [Value::from_bytes(bob)]),
-            Value::u128(10u128.pow(10)),
-        ]),
-    )
-}
-
-/// Submits `per_block` transfers, then has chopsticks build one block of them: as one
-/// `Utility.batch_all` (`batched`: chopsticks validates one transaction instead of `per_block`,
-/// ~1.5 s each in its interpreter, so large loads can be built at all), or as separate signed
-/// transactions with explicit nonces.
-async fn fill_block(
-    api: &OnlineClient<PolkadotConfig>,
-    rpc: &subxt::rpcs::RpcClient,
-    nonce: &mut u64,
-    per_block: u64,
-    batched: bool,
-) {
-    let alice = dev::alice();
-    let at = api.at_current_block().await.expect("head");
-    let transfers = (0..per_block).map(|_| transfer());
-    let txs: Vec<_> = if batched {
-        let calls = transfers.map(|t| t.into_value()).collect::<Vec<_>>();
-        vec![subxt::dynamic::tx(
-            "Utility",
-            "batch_all",
-            Composite::unnamed([Value::unnamed_composite(calls)]),
-        )]
-    } else {
-        transfers.collect()
-    };
-    for tx in txs {
-        at.tx()
-            .sign_and_submit(
-                &tx,
-                &alice,
-                Params::<PolkadotConfig>::new()
-                    .nonce(*nonce)
-                    .immortal()
-                    .build(),
-            )
-            .await
-            .expect("submit");
-        *nonce += 1;
-    }
-    let _: serde_json::Value = rpc
-        .request("dev_newBlock", subxt::rpcs::rpc_params![])
-        .await
-        .expect("dev_newBlock");
-}
 
 /// The original's path over blocks `from..=to`: `{"blocks", "events", "bytes", "seconds"}`.
 fn baseline(url: &str, from: u64, to: u64) -> serde_json::Value {
@@ -161,16 +82,9 @@ fn main() {
         }
         .expect("broker");
         let (api, rpc) = client(&chain.url).await;
-        let alice = dev::alice().public_key().to_account_id();
         let first = api.at_current_block().await.expect("head").block_number() + 1;
-        let mut nonce = api
-            .at_current_block()
-            .await
-            .expect("head")
-            .tx()
-            .account_nonce(&alice)
-            .await
-            .expect("nonce");
+        let mut nonce = alice_nonce(&api).await;
+        let bob = dev::bob().public_key().0;
         let started = Instant::now();
         if per_block == 0 {
             let _: serde_json::Value = rpc
@@ -182,7 +96,7 @@ fn main() {
                 .expect("dev_newBlock");
         } else {
             for _ in 0..blocks {
-                fill_block(&api, &rpc, &mut nonce, per_block, batched).await;
+                fill_block(&api, &rpc, &mut nonce, per_block, batched, bob).await;
             }
         }
         let last = api.at_current_block().await.expect("head").block_number();

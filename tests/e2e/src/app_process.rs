@@ -20,7 +20,12 @@ fn testhost_binary() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))
-        .join("debug/aurras-testhost")
+        // The profile this crate was built in: a release bench runs the release host.
+        .join(if cfg!(debug_assertions) {
+            "debug/aurras-testhost"
+        } else {
+            "release/aurras-testhost"
+        })
 }
 
 impl AppProcess {
@@ -30,7 +35,7 @@ impl AppProcess {
         let binary = testhost_binary();
         anyhow::ensure!(
             binary.is_file(),
-            "{} is missing: cargo build -p aurras-testhost",
+            "{} is missing: cargo build -p aurras-testhost (--release for a bench)",
             binary.display()
         );
         let mut command = Command::new(&binary);
@@ -68,6 +73,11 @@ impl AppProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The process id (for its CPU time and memory in /proc).
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no request in flight finishes, nothing is flushed or recorded.

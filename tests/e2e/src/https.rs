@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -21,6 +21,10 @@ use crate::tls::TestCa;
 
 /// More than any push service or webhook receiver takes; beyond it the body is not even read.
 const MAX_BODY: usize = 64 * 1024;
+
+/// The accept queue `TcpListener::bind` gives a listener: connections the kernel completes before
+/// the server accepts them.
+pub const DEFAULT_BACKLOG: u32 = 1024;
 
 /// A request as the checks see it.
 #[derive(Debug, Clone)]
@@ -147,7 +151,22 @@ impl<C: Send + 'static, T: Clone + Send + 'static> Server<C, T> {
         check: Check<C, T>,
         show: Show<T>,
     ) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_with_backlog(ca, prefix, success, check, show, DEFAULT_BACKLOG).await
+    }
+
+    /// [`Server::start`] with an accept queue of `backlog` connections (the kernel caps it at
+    /// `net.core.somaxconn`): a small one is a receiver that cannot keep up with a burst.
+    pub(crate) async fn start_with_backlog(
+        ca: &TestCa,
+        prefix: &'static str,
+        success: u16,
+        check: Check<C, T>,
+        show: Show<T>,
+        backlog: u32,
+    ) -> Result<Self> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let listener = socket.listen(backlog)?;
         let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(State {
             routes: HashMap::new(),

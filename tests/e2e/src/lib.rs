@@ -11,7 +11,7 @@ pub mod tls;
 pub mod webhook_receiver;
 pub mod world;
 
-pub use https::{Attempt, Rejection};
+pub use https::{Attempt, Rejection, DEFAULT_BACKLOG};
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@ use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAM
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::https::{Answer, Attempt, Refusal, Rejection, Request, Server};
+use crate::https::{Answer, Attempt, Refusal, Rejection, Request, Server, DEFAULT_BACKLOG};
 use crate::tls::TestCa;
 
 /// A hook: where the app should post.
@@ -82,8 +82,14 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Serves HTTPS with `ca`'s certificate on a free loopback port.
     pub async fn start(ca: &TestCa) -> Result<Self> {
+        Self::start_with_backlog(ca, DEFAULT_BACKLOG).await
+    }
+
+    /// Serves as [`WebhookReceiver::start`] does, accepting at most `backlog` pending connections
+    /// (a small service's accept queue).
+    pub async fn start_with_backlog(ca: &TestCa, backlog: u32) -> Result<Self> {
         Ok(Self {
-            server: Server::start(ca, "hook", 200, check, None).await?,
+            server: Server::start_with_backlog(ca, "hook", 200, check, None, backlog).await?,
         })
     }
 

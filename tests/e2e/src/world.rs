@@ -52,6 +52,11 @@ pub struct Settings {
     pub allow_private: bool,
     /// RPC URL of the registered source.
     pub rpc: String,
+    /// The webhook receiver's accept queue.
+    pub hook_backlog: u32,
+    /// The manifest served; `None`: the repository's `spin.toml` (another one: the components
+    /// built from another commit, for before/after measurements).
+    pub manifest: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -60,6 +65,8 @@ impl Default for Settings {
             retry_schedule: "100ms,200ms".into(),
             allow_private: true,
             rpc: "ws://127.0.0.1:9944".into(),
+            hook_backlog: crate::DEFAULT_BACKLOG,
+            manifest: None,
         }
     }
 }
@@ -87,7 +94,7 @@ impl World {
     pub async fn start(settings: Settings) -> Result<Self> {
         let ca = TestCa::new()?;
         let push = PushService::start(&ca).await?;
-        let hooks = WebhookReceiver::start(&ca).await?;
+        let hooks = WebhookReceiver::start_with_backlog(&ca, settings.hook_backlog).await?;
         let config = tempfile::tempdir()?;
         let rc_path = config.path().join("runtime-config.toml");
         // Spin matches `[[client_tls]] hosts` by host name, whatever the port.
@@ -95,6 +102,9 @@ impl World {
         std::fs::write(&rc_path, runtime_config(&ca, &hosts))?;
         let (vapid, scalar) = VapidKey::generate();
         let app = App::start_with(|o| {
+            if let Some(manifest) = &settings.manifest {
+                o.manifest.clone_from(manifest);
+            }
             o.runtime_config = Some(rc_path.clone());
             let vars = [
                 ("VAPID_PRIVATE_KEY", scalar.clone()),
