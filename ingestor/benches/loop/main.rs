@@ -15,7 +15,8 @@
 //! beside it: before/after rows from one build of the bench).
 //!
 //! Latency is from the moment chopsticks answered `dev_newBlock` (the block built and final) to
-//! each delivery's first arrival at the receiver; `ingest` polls the chain every 200 ms.
+//! each delivery's first arrival at the receiver; `ingest` polls the chain every 200 ms
+//! (`AURRAS_LOOP_POLL_MS`).
 
 #[path = "../blocks/mod.rs"]
 mod blocks;
@@ -91,6 +92,7 @@ fn main() {
         retry_schedule: std::env::var("AURRAS_LOOP_RETRY_SCHEDULE")
             .unwrap_or_else(|_| SHIPPED_RETRY_SCHEDULE.into()),
         manifest: std::env::var_os("AURRAS_LOOP_MANIFEST").map(PathBuf::from),
+        poll: Duration::from_millis(env_or("AURRAS_LOOP_POLL_MS", 200)),
     };
     let plot_path = std::env::var_os("AURRAS_LOOP_PLOT")
         .map(PathBuf::from)

@@ -15,7 +15,7 @@ use serde_json::json;
 use subxt_signer::sr25519::dev;
 
 use crate::blocks::{alice_nonce, client, fill_block};
-use crate::common::{head, ingest, relay, BOB};
+use crate::common::{head, ingest_polling, relay, BOB};
 use crate::measure::{cpu_seconds, peak_rss_mib, quantile};
 
 /// Charlie: the warm-up transfer's recipient, watched by one trigger of its own.
@@ -64,6 +64,9 @@ pub struct Config {
     pub retry_schedule: String,
     /// Another commit's `spin.toml` (with its components built beside it), or the repository's.
     pub manifest: Option<PathBuf>,
+    /// How often `ingest` polls the chain's head (chopsticks offers no finalized-head
+    /// subscription the legacy backend can follow).
+    pub poll: Duration,
 }
 
 /// The processes measured, in the table's order.
@@ -144,11 +147,12 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
     let app = format!("http://{addr}");
     let state = tempfile::tempdir().expect("tempdir");
     let (api, rpc) = client(&chain.url).await;
-    let ingestor = ingest(
+    let ingestor = ingest_polling(
         &app,
         &broker.addr,
         Some(head(&chain.url).await + 1),
         &state.path().join("cursor"),
+        config.poll,
     );
     let relay = relay(&app, &broker.addr, "loop-bench", Duration::from_secs(10));
 

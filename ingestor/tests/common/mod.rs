@@ -117,14 +117,26 @@ pub fn subcommand(subcommand: &str, args: &[&str]) -> Ingestor {
 }
 
 /// `ingest` of the `paseo` source registered at `app`, over RPC, keeping its cursor in `cursor`:
-/// from `from_block`, or (`None`) from where the cursor says.
+/// from `from_block`, or (`None`) from where the cursor says; polling the head every 200 ms.
 pub fn ingest(
     app: &str,
     brokers: &str,
     from_block: Option<u64>,
     cursor: &std::path::Path,
 ) -> Ingestor {
+    ingest_polling(app, brokers, from_block, cursor, Duration::from_millis(200))
+}
+
+/// [`ingest`], polling the head every `poll`.
+pub fn ingest_polling(
+    app: &str,
+    brokers: &str,
+    from_block: Option<u64>,
+    cursor: &std::path::Path,
+    poll: Duration,
+) -> Ingestor {
     let from_block = from_block.map(|n| n.to_string());
+    let poll_ms = poll.as_millis().to_string();
     let mut args = vec![
         "--chain",
         "paseo",
@@ -137,7 +149,7 @@ pub fn ingest(
         "--brokers",
         brokers,
         "--poll-ms",
-        "200",
+        &poll_ms,
         "--cursor-file",
         cursor.to_str().expect("utf-8 path"),
     ];
