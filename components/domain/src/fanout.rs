@@ -13,10 +13,16 @@ use crate::delivery::{claim_key, Deliveries, Outcome, RetrySchedule};
 use crate::dispatch::{DeliveryConfig, HttpRequest, Job, RetryItem, ScheduledRetry};
 use crate::kv::KeyValue;
 
-/// Sends requests: outbound HTTP in a component, a recorder in tests.
+/// Sends requests: outbound HTTP in a component, a recorder in tests. Requests go out while
+/// the caller goes on (claiming the next trigger's deliveries), so the first delivery of a burst
+/// does not wait for the last claim.
 pub trait Transport {
-    /// Sends every request; the answers (a status, or why there is none) in the same order.
-    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<u16, String>>;
+    /// Sends `request`; it may start at once. Its answer comes from [`Transport::finish`].
+    fn send(&mut self, request: HttpRequest);
+    /// Lets requests under way progress and queued ones start, without waiting.
+    fn pump(&mut self) {}
+    /// Waits for every answer (a status, or why there is none), in the order sent.
+    fn finish(&mut self) -> Vec<Result<u16, String>>;
 }
 
 /// How the caller wants jobs handled.
@@ -92,39 +98,45 @@ where
     T: Transport,
 {
     let mut fanout = Fanout::default();
-    let mine = match mode {
-        Mode::Test => jobs,
-        Mode::Record => claim(deliveries, jobs, holder, &mut fanout),
+    let mut out = Outgoing {
+        now_secs: holder.now_ms / 1000,
+        sent: Vec::new(),
+        unbuilt: Vec::new(),
     };
-    let now_secs = holder.now_ms / 1000;
-    let mut requests = Vec::with_capacity(mine.len());
-    let built: Vec<Option<Outcome>> = mine
-        .iter()
-        .map(|job| match job.request(config, now_secs) {
-            Ok(request) => {
-                requests.push(request);
-                None
+    match mode {
+        Mode::Test => {
+            for job in jobs {
+                out.send(job, config, transport);
             }
-            Err(outcome) => Some(outcome),
-        })
-        .collect();
-    let mut answers = transport.send_all(&requests).into_iter();
+        }
+        Mode::Record => {
+            for (trigger, jobs) in by_trigger(jobs) {
+                for job in claim(deliveries, &trigger, jobs, holder, &mut fanout) {
+                    out.send(job, config, transport);
+                }
+                transport.pump();
+            }
+        }
+    }
+    let mut answers = transport.finish().into_iter();
     let start = fanout.delivered.len();
-    for (job, unbuilt) in mine.into_iter().zip(built) {
-        let (answer, outcome) = match unbuilt {
-            None => {
-                let answer = answers
-                    .next()
-                    .unwrap_or_else(|| Err("no answer was recorded".into()));
-                let outcome = job.classify(&answer);
-                (answer, outcome)
-            }
-            Some(outcome) => (Err("the request could not be built".into()), outcome),
-        };
+    for job in out.sent {
+        let answer = answers
+            .next()
+            .unwrap_or_else(|| Err("no answer was recorded".into()));
+        let outcome = job.classify(&answer);
         fanout.delivered.push(Delivered {
             job,
             outcome,
             answer,
+            attempted: Attempted::Now,
+        });
+    }
+    for (job, outcome) in out.unbuilt {
+        fanout.delivered.push(Delivered {
+            job,
+            outcome,
+            answer: Err("the request could not be built".into()),
             attempted: Attempted::Now,
         });
     }
@@ -135,17 +147,31 @@ where
     fanout
 }
 
-/// Claims every job, one compare-and-swap per trigger; the jobs this request won.
-fn claim<S: KeyValue + ?Sized>(
-    deliveries: &Deliveries<'_, S>,
-    jobs: Vec<Job>,
-    holder: &Holder,
-    fanout: &mut Fanout,
-) -> Vec<Job> {
+/// The jobs handed to the transport, in order, and those whose request could not be built.
+struct Outgoing {
+    now_secs: u64,
+    sent: Vec<Job>,
+    unbuilt: Vec<(Job, Outcome)>,
+}
+
+impl Outgoing {
+    fn send<T: Transport>(&mut self, job: Job, config: &DeliveryConfig, transport: &mut T) {
+        match job.request(config, self.now_secs) {
+            Ok(request) => {
+                transport.send(request);
+                self.sent.push(job);
+            }
+            Err(outcome) => self.unbuilt.push((job, outcome)),
+        }
+    }
+}
+
+/// The jobs by trigger, each attempt once: the same attempt twice in one batch (a record and
+/// its own retry) is one delivery.
+fn by_trigger(jobs: Vec<Job>) -> BTreeMap<String, Vec<Job>> {
     let mut by_trigger: BTreeMap<String, Vec<Job>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for job in jobs {
-        // The same attempt twice in one batch (a record and its own retry) is one delivery.
         let claim = claim_key(&job.envelope.id, job.attempt);
         if seen.insert((job.trigger.id.clone(), claim)) {
             by_trigger
@@ -154,43 +180,52 @@ fn claim<S: KeyValue + ?Sized>(
                 .push(job);
         }
     }
-    let mut mine = Vec::new();
-    for (trigger, jobs) in by_trigger {
-        let wanted: Vec<(&str, u32)> = jobs
-            .iter()
-            .map(|j| (j.envelope.id.as_str(), j.attempt))
-            .collect();
-        let claims = match deliveries.claim_all(&trigger, &wanted, holder) {
-            Ok(claims) => claims,
-            Err(e) => {
-                let why = format!("not sent: the store failed while claiming it ({e})");
-                fanout
-                    .delivered
-                    .extend(jobs.into_iter().map(|job| Delivered {
-                        job,
-                        outcome: Outcome::Retry(why.clone()),
-                        answer: Err(why.clone()),
-                        attempted: Attempted::Never,
-                    }));
-                continue;
-            }
-        };
-        for (job, claim) in jobs.into_iter().zip(claims) {
-            match claim {
-                Claim::Won => mine.push(job),
-                Claim::Taken => {}
-                Claim::TakenRetrying => fanout.delivered.push(Delivered {
+    by_trigger
+}
+
+/// Claims one trigger's jobs in one compare-and-swap; the jobs this request won.
+fn claim<S: KeyValue + ?Sized>(
+    deliveries: &Deliveries<'_, S>,
+    trigger: &str,
+    jobs: Vec<Job>,
+    holder: &Holder,
+    fanout: &mut Fanout,
+) -> Vec<Job> {
+    let wanted: Vec<(&str, u32)> = jobs
+        .iter()
+        .map(|j| (j.envelope.id.as_str(), j.attempt))
+        .collect();
+    let claims = match deliveries.claim_all(trigger, &wanted, holder) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let why = format!("not sent: the store failed while claiming it ({e})");
+            fanout
+                .delivered
+                .extend(jobs.into_iter().map(|job| Delivered {
                     job,
-                    outcome: Outcome::Retry("an earlier attempt is to be retried".into()),
-                    answer: Err("already attempted".into()),
-                    attempted: Attempted::Earlier,
-                }),
-                Claim::InFlight { until_ms } => fanout.in_flight.push(InFlight {
-                    trigger: trigger.clone(),
-                    event_id: job.envelope.id.clone(),
-                    until_ms,
-                }),
-            }
+                    outcome: Outcome::Retry(why.clone()),
+                    answer: Err(why.clone()),
+                    attempted: Attempted::Never,
+                }));
+            return Vec::new();
+        }
+    };
+    let mut mine = Vec::new();
+    for (job, claim) in jobs.into_iter().zip(claims) {
+        match claim {
+            Claim::Won => mine.push(job),
+            Claim::Taken => {}
+            Claim::TakenRetrying => fanout.delivered.push(Delivered {
+                job,
+                outcome: Outcome::Retry("an earlier attempt is to be retried".into()),
+                answer: Err("already attempted".into()),
+                attempted: Attempted::Earlier,
+            }),
+            Claim::InFlight { until_ms } => fanout.in_flight.push(InFlight {
+                trigger: trigger.to_owned(),
+                event_id: job.envelope.id.clone(),
+                until_ms,
+            }),
         }
     }
     mine

@@ -9,7 +9,7 @@ pub use aurras_domain::fanout::{Attempted, Delivered, Mode};
 use aurras_domain::webpush::VapidKey;
 
 use crate::http::{now_millis, now_rfc3339, variable};
-use crate::outbound::{send_all, Outgoing, Timeouts, DEFAULT_PER_HOST};
+use crate::outbound::{Outgoing, Sender, Timeouts, DEFAULT_PER_HOST};
 use crate::State;
 
 /// The VAPID subject when the operator set none: valid, and obviously a placeholder to replace.
@@ -62,23 +62,43 @@ pub fn config() -> DeliveryConfig {
     }
 }
 
-/// Outbound HTTP for the domain's fan-out: every request at once, under one deadline.
+/// Outbound HTTP for the domain's fan-out: requests start as they are sent, a bounded number
+/// per host at a time.
 pub struct Outbound {
-    /// The time-outs.
-    pub timeouts: Timeouts,
+    sender: Option<Sender>,
+    timeouts: Timeouts,
+}
+
+impl Outbound {
+    /// Nothing sent yet.
+    pub fn new(timeouts: Timeouts) -> Self {
+        Self {
+            sender: None,
+            timeouts,
+        }
+    }
 }
 
 impl Transport for Outbound {
-    fn send_all(&mut self, requests: &[HttpRequest]) -> Vec<Result<u16, String>> {
-        let outgoing: Vec<Outgoing> = requests
-            .iter()
-            .map(|r| Outgoing {
-                url: r.url.clone(),
-                headers: r.headers.clone(),
-                body: r.body.clone(),
-            })
-            .collect();
-        send_all(&outgoing, self.timeouts)
+    fn send(&mut self, request: HttpRequest) {
+        let timeouts = self.timeouts;
+        self.sender
+            .get_or_insert_with(|| Sender::new(timeouts))
+            .send(Outgoing {
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+            });
+    }
+
+    fn pump(&mut self) {
+        if let Some(sender) = &mut self.sender {
+            sender.pump();
+        }
+    }
+
+    fn finish(&mut self) -> Vec<Result<u16, String>> {
+        self.sender.take().map(Sender::finish).unwrap_or_default()
     }
 }
 
@@ -86,12 +106,10 @@ impl Transport for Outbound {
 /// failures after sending are logged, never fatal.
 pub fn deliver(state: &State, config: &DeliveryConfig, jobs: Vec<Job>, mode: Mode) -> Fanout {
     let holder = Holder::new(now_millis(), config.claim_lease_ms);
-    let mut outbound = Outbound {
-        timeouts: Timeouts {
-            per_host: config.max_in_flight_per_host,
-            ..Timeouts::default()
-        },
-    };
+    let mut outbound = Outbound::new(Timeouts {
+        per_host: config.max_in_flight_per_host,
+        ..Timeouts::default()
+    });
     let fanout = fanout::deliver(
         &state.deliveries(),
         config,

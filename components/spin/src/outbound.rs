@@ -173,49 +173,117 @@ fn url_parts(raw: &str) -> Result<UrlParts, String> {
     })
 }
 
-/// Sends every request and waits for all answers, at most `timeouts.overall` from the first.
-/// At most `timeouts.per_host` requests are in flight to one host (`host[:port]`); the rest wait
-/// their turn inside the component, so a burst to one small receiver queues here instead of
-/// overflowing its accept queue, and one slow host never holds back another. Answers come back
-/// in the order of `requests`. Response bodies are not read: the status says it all.
-pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
-    // The deadline counts from the first request, so slow starts eat into it too.
-    let deadline = monotonic_clock::now().saturating_add(nanos(timeouts.overall));
-    let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
-    let mut hosts: BTreeMap<String, Host> = BTreeMap::new();
-    for (i, req) in requests.iter().enumerate() {
-        let host = url_parts(&req.url).map(|u| u.authority).unwrap_or_default();
-        hosts.entry(host).or_default().queued.push_back(i);
+/// Sends requests as they come: each is queued for its host (`host[:port]`) and started as soon
+/// as that host has fewer than `timeouts.per_host` in flight, so a burst to one small receiver
+/// queues here instead of overflowing its accept queue, and one slow host never holds back
+/// another. The caller keeps working (claiming the next deliveries) while the first ones are on
+/// the wire, calling [`Sender::pump`] now and then; [`Sender::finish`] waits for the rest, at most
+/// `timeouts.overall` from the first request. Response bodies are not kept: the status says it
+/// all.
+pub struct Sender {
+    timeouts: Timeouts,
+    requests: Vec<Outgoing>,
+    answers: Vec<Option<Answer>>,
+    hosts: BTreeMap<String, Host>,
+    pending: Vec<(usize, String, FutureIncomingResponse)>,
+    /// Counts from the first request, so slow starts eat into it too.
+    deadline: Option<u64>,
+}
+
+impl Sender {
+    /// A sender with nothing queued.
+    pub fn new(timeouts: Timeouts) -> Self {
+        Self {
+            timeouts,
+            requests: Vec::new(),
+            answers: Vec::new(),
+            hosts: BTreeMap::new(),
+            pending: Vec::new(),
+            deadline: None,
+        }
     }
-    let per_host = timeouts.per_host.max(1);
-    let mut pending: Vec<(usize, String, FutureIncomingResponse)> = Vec::new();
-    loop {
-        for (name, host) in &mut hosts {
+
+    /// Queues `request`, starting it at once when its host has a free slot.
+    pub fn send(&mut self, request: Outgoing) {
+        self.deadline.get_or_insert_with(|| {
+            monotonic_clock::now().saturating_add(nanos(self.timeouts.overall))
+        });
+        let host = url_parts(&request.url)
+            .map(|u| u.authority)
+            .unwrap_or_default();
+        self.hosts
+            .entry(host)
+            .or_default()
+            .queued
+            .push_back(self.requests.len());
+        self.requests.push(request);
+        self.answers.push(None);
+        self.start_queued();
+    }
+
+    /// Collects the answers that have arrived and starts queued requests in the freed slots,
+    /// without waiting.
+    pub fn pump(&mut self) {
+        if !self.pending.is_empty() {
+            self.collect(0);
+            self.start_queued();
+        }
+    }
+
+    /// Waits for every answer (at most until the deadline); they come back in the order the
+    /// requests were sent.
+    pub fn finish(mut self) -> Vec<Answer> {
+        let deadline = self.deadline.unwrap_or(0);
+        loop {
+            self.start_queued();
+            let now = monotonic_clock::now();
+            if self.pending.is_empty() || now >= deadline {
+                break;
+            }
+            self.collect(deadline - now);
+        }
+        for (name, host) in &self.hosts {
+            for &i in &host.queued {
+                self.answers[i] = Some(Err(format!(
+                    "not sent: {} deliveries to {name} were still waiting their turn when the time ran out",
+                    host.queued.len()
+                )));
+            }
+        }
+        self.answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err("timed out waiting for the answer".into())))
+            .collect()
+    }
+
+    fn start_queued(&mut self) {
+        let per_host = self.timeouts.per_host.max(1);
+        for (name, host) in &mut self.hosts {
             while host.in_flight < per_host {
                 let Some(i) = host.queued.pop_front() else {
                     break;
                 };
-                match start(&requests[i], &timeouts) {
+                match start(&self.requests[i], &self.timeouts) {
                     Ok(future) => {
                         host.in_flight += 1;
-                        pending.push((i, name.clone(), future));
+                        self.pending.push((i, name.clone(), future));
                     }
-                    Err(e) => answers[i] = Some(Err(e)),
+                    Err(e) => self.answers[i] = Some(Err(e)),
                 }
             }
         }
-        let now = monotonic_clock::now();
-        if pending.is_empty() || now >= deadline {
-            break;
-        }
-        let timer = monotonic_clock::subscribe_duration(deadline - now);
-        let pollables: Vec<_> = pending.iter().map(|(_, _, f)| f.subscribe()).collect();
+    }
+
+    /// Waits up to `wait_ns` for answers and records those that arrived.
+    fn collect(&mut self, wait_ns: u64) {
+        let timer = monotonic_clock::subscribe_duration(wait_ns);
+        let pollables: Vec<_> = self.pending.iter().map(|(_, _, f)| f.subscribe()).collect();
         let mut waiting: Vec<&wasi::io::poll::Pollable> = pollables.iter().collect();
         waiting.push(&timer);
         let ready = poll::poll(&waiting);
         drop(waiting);
         drop(pollables);
-        let mut still = Vec::with_capacity(pending.len());
+        let pending = std::mem::take(&mut self.pending);
         for (n, (i, host, future)) in pending.into_iter().enumerate() {
             let is_ready = ready
                 .iter()
@@ -229,38 +297,25 @@ pub fn send_all(requests: &[Outgoing], timeouts: Timeouts) -> Vec<Answer> {
                 Some(Ok(Err(e))) => Err(describe(&e)),
                 Some(Err(())) => Err("the answer was already taken".into()),
                 None => {
-                    still.push((i, host, future));
+                    self.pending.push((i, host, future));
                     continue;
                 }
             };
-            if let Some(h) = hosts.get_mut(&host) {
+            if let Some(h) = self.hosts.get_mut(&host) {
                 h.in_flight -= 1;
                 // A host that asks to slow down gets nothing more from this fan-out: what is
                 // still queued for it is retried on the schedule instead of pressed on it now.
                 if let Ok(status @ (429 | 503)) = answer {
                     for queued in h.queued.drain(..) {
-                        answers[queued] = Some(Err(format!(
+                        self.answers[queued] = Some(Err(format!(
                             "not sent: {host} answered {status} to another delivery (slow down)"
                         )));
                     }
                 }
             }
-            answers[i] = Some(answer);
-        }
-        pending = still;
-    }
-    for (name, host) in &hosts {
-        for &i in &host.queued {
-            answers[i] = Some(Err(format!(
-                "not sent: {} deliveries to {name} were still waiting their turn when the time ran out",
-                host.queued.len()
-            )));
+            self.answers[i] = Some(answer);
         }
     }
-    answers
-        .into_iter()
-        .map(|a| a.unwrap_or_else(|| Err("timed out waiting for the answer".into())))
-        .collect()
 }
 
 /// Reads what has already arrived of an answer's body, so the host can give the connection to
