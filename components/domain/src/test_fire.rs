@@ -233,16 +233,8 @@ pub fn report(outcome: &Outcome, answer: &Result<u16, String>) -> Value {
 mod tests {
     use super::*;
     use crate::kv::MemoryStore;
+    use crate::limits::tests::vars;
     use std::time::Duration;
-
-    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
 
     fn rate(max: u32, secs: u64) -> Option<RateLimit> {
         Some(RateLimit {

@@ -188,6 +188,19 @@ impl World {
         Ok((hook, created))
     }
 
+    /// `POST /api/triggers/{id}/test` of a created trigger, with its token.
+    pub async fn fire_test(&self, created: &Value) -> Result<Answer> {
+        let id = created["id"].as_str().context("the trigger's id")?;
+        self.app
+            .call(
+                "POST",
+                &format!("/api/triggers/{id}/test"),
+                created["token"].as_str(),
+                None,
+            )
+            .await
+    }
+
     /// A push trigger for `subscription`: Bob receiving at least `min` PAS.
     pub async fn push_trigger(&self, subscription: &Subscription, min: &str) -> Result<Value> {
         self.trigger(

@@ -112,16 +112,7 @@ async fn webhook_to(w: &World, url: &str) -> Value {
 }
 
 async fn fire(w: &World, trigger: &Value) -> Answer {
-    let id = trigger["id"].as_str().expect("id");
-    w.app
-        .call(
-            "POST",
-            &format!("/api/triggers/{id}/test"),
-            trigger["token"].as_str(),
-            None,
-        )
-        .await
-        .expect("test fire")
+    w.fire_test(trigger).await.expect("test fire")
 }
 
 #[tokio::test]

@@ -408,7 +408,7 @@ async fn test_notifications_public_key_and_private_destinations() {
     let phone = w.push.subscribe();
     let trigger = w.push_trigger(&phone, "2.5").await.expect("push");
     let id = trigger["id"].as_str().expect("id");
-    let fired = fire_test(&w, &trigger).await;
+    let fired = w.fire_test(&trigger).await.expect("test");
     assert_eq!(fired.status, 200, "{:?}", fired.body);
     assert_eq!(fired.body["outcome"], "delivered");
     let got = w.push.wait_for(&phone, 1, WAIT).await;
@@ -425,7 +425,7 @@ async fn test_notifications_public_key_and_private_destinations() {
     assert_eq!(anonymous.status, 401);
 
     w.push.gone(&phone);
-    let fired = fire_test(&w, &trigger).await;
+    let fired = w.fire_test(&trigger).await.expect("test");
     assert_eq!(fired.body["outcome"], "gone");
     assert_eq!(fired.body["status"], 410);
     assert_eq!(
@@ -489,18 +489,4 @@ async fn a_lost_answer_reschedules_its_retries_without_sending_twice() {
     assert_eq!(answer.status, 200);
     assert_eq!(w.push.received(&flaky).len(), 1);
     assert_eq!(w.push.attempts(&flaky).len(), 2);
-}
-
-/// `POST /api/triggers/{id}/test` with the trigger's token.
-async fn fire_test(w: &World, trigger: &Value) -> aurras_e2e::Answer {
-    let id = trigger["id"].as_str().expect("id");
-    w.app
-        .call(
-            "POST",
-            &format!("/api/triggers/{id}/test"),
-            trigger["token"].as_str(),
-            None,
-        )
-        .await
-        .expect("test")
 }
