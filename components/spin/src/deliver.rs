@@ -9,7 +9,7 @@ pub use aurras_domain::fanout::{Attempted, Delivered, Mode};
 use aurras_domain::webpush::VapidKey;
 
 use crate::http::{now_millis, now_rfc3339, variable};
-use crate::outbound::{Outgoing, Sender, Timeouts, DEFAULT_PER_HOST};
+use crate::outbound::{Sender, Timeouts, DEFAULT_PER_HOST};
 use crate::State;
 
 /// The VAPID subject when the operator set none: valid, and obviously a placeholder to replace.
@@ -84,11 +84,7 @@ impl Transport for Outbound {
         let timeouts = self.timeouts;
         self.sender
             .get_or_insert_with(|| Sender::new(timeouts))
-            .send(Outgoing {
-                url: request.url,
-                headers: request.headers,
-                body: request.body,
-            });
+            .send(request);
     }
 
     fn pump(&mut self) {

@@ -17,16 +17,8 @@ use wasi::http::types::{
 };
 use wasi::io::poll;
 
-/// One request to send.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// `https://host[:port]/path?query`.
-    pub url: String,
-    /// Headers (lower-case names).
-    pub headers: Vec<(String, String)>,
-    /// The body (sent with POST).
-    pub body: Vec<u8>,
-}
+/// One request to send: the domain's request, POSTed.
+pub use aurras_domain::dispatch::HttpRequest as Outgoing;
 
 /// How long to wait.
 #[derive(Debug, Clone, Copy)]
