@@ -3,8 +3,8 @@
 //!
 //! For each record: verify the relay's signature, read the envelope, find the triggers in the
 //! index (two key-value reads whatever their number), keep those that fire, claim each
-//! (event, trigger) pair (a lease: see `aurras_domain::claims`), deliver everything at once,
-//! and answer which records were taken, which were refused for good, and which deliveries to
+//! (event, trigger) pair (a lease: see `aurras_domain::claims`), send each trigger's requests as
+//! soon as its claims are made (a bounded number per host at a time), and answer which records were taken, which were refused for good, and which deliveries to
 //! retry when; or 503 while another dispatcher still holds some of the batch's claims.
 
 // `#[http_component]` expands to the component's export glue, which is `unsafe` by nature.
