@@ -387,6 +387,7 @@ fn test_trigger(state: &State, trigger: &Trigger) -> ApiResult<Answer> {
         envelope,
         record,
         attempt: 0,
+        throttled: 0,
         test: true,
     };
     let config = deliver::config();

@@ -214,6 +214,7 @@ fn jobs_for(
             envelope: envelope.clone(),
             record: record.clone(),
             attempt: 0,
+            throttled: 0,
             test: false,
         })
         .collect())
@@ -252,6 +253,7 @@ fn retry_job(state: &State, retry: &DueRetry) -> ApiResult<Option<Job>> {
         envelope,
         record: retry.item.record.clone(),
         attempt: retry.attempt,
+        throttled: retry.item.throttled,
         test: false,
     }))
 }

@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use aurras_domain::action::{PushKeys, WebPush};
+use aurras_domain::answer::Answer;
 use aurras_domain::claims::{Claim, Holder, DEFAULT_LEASE_MS};
 use aurras_domain::delivery::{Deliveries, Outcome};
 use aurras_domain::kv::{Counting, MemoryStore};
@@ -124,7 +125,14 @@ fn dispatch_ops(
     for t in &firing {
         if deliveries.claim(&t.id, event, 0, &holder).expect("claim") == Claim::Won {
             deliveries
-                .record(&t.id, event, 0, &Ok(200), &Outcome::Delivered, "now")
+                .record(
+                    &t.id,
+                    event,
+                    0,
+                    &Answer::status_only(200),
+                    &Outcome::Delivered,
+                    "now",
+                )
                 .expect("record");
         }
     }

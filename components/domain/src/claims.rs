@@ -16,14 +16,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::answer::Answer;
 use crate::cas;
-use crate::delivery::{claim_key, Attempt, Deliveries, DeliveryState, Outcome, RECENT};
+use crate::delivery::{claim_key, Attempt, Deliveries, DeliveryState, Outcome, Round, RECENT};
 use crate::error::ApiResult;
 use crate::keys;
 use crate::kv::KeyValue;
 
 /// Marks a finished claim whose attempt ended in a retry.
 pub(crate) const RETRY_MARK: &str = "!retry";
+/// Marks a finished claim whose destination asked for time.
+pub(crate) const THROTTLE_MARK: &str = "!throttled";
 
 /// How long a claim is held by default: longer than a dispatch request may take (its sends
 /// give up after 15 s), short enough that a dead dispatcher's deliveries go out within a minute.
@@ -84,6 +87,8 @@ pub enum Claim {
     Taken,
     /// This attempt was made and ended in a retry: the retry must still be scheduled.
     TakenRetrying,
+    /// This attempt was made and the destination asked for time: it must still be put back.
+    TakenThrottled,
     /// Another dispatcher is delivering it and its lease runs until `until_ms`: if that one died,
     /// the attempt is this caller's to make once the lease expires.
     InFlight {
@@ -97,10 +102,10 @@ pub enum Claim {
 pub struct Recorded<'a> {
     /// The event.
     pub event_id: &'a str,
-    /// The attempt.
-    pub attempt: u32,
-    /// The HTTP status, or why there was none.
-    pub answer: &'a Result<u16, String>,
+    /// The round.
+    pub round: Round,
+    /// What came back.
+    pub answer: &'a Answer,
     /// What it means.
     pub outcome: &'a Outcome,
 }
@@ -113,6 +118,9 @@ impl DeliveryState {
         let retrying = format!("{claim}{RETRY_MARK}");
         if self.recent.contains(&retrying) {
             return (Claim::TakenRetrying, false);
+        }
+        if self.recent.contains(&format!("{claim}{THROTTLE_MARK}")) {
+            return (Claim::TakenThrottled, false);
         }
         if self.recent.contains(&claim) {
             return (Claim::Taken, false);
@@ -156,15 +164,17 @@ impl DeliveryState {
     }
 
     fn finish(&mut self, r: &Recorded<'_>, now: &str) {
-        let claim = claim_key(r.event_id, r.attempt);
+        let claim = claim_key(r.event_id, r.round);
         self.leases.retain(|l| l.claim != claim);
         let retrying = format!("{claim}{RETRY_MARK}");
-        let entry = if matches!(r.outcome, Outcome::Retry(_)) {
-            retrying.clone()
-        } else {
-            claim.clone()
+        let throttled = format!("{claim}{THROTTLE_MARK}");
+        let entry = match r.outcome {
+            Outcome::Retry(_) => retrying.clone(),
+            Outcome::Throttled { .. } => throttled.clone(),
+            _ => claim.clone(),
         };
-        self.recent.retain(|c| *c != claim && *c != retrying);
+        self.recent
+            .retain(|c| *c != claim && *c != retrying && *c != throttled);
         self.recent.push_back(entry);
         while self.recent.len() > RECENT {
             self.recent.pop_front();
@@ -172,6 +182,17 @@ impl DeliveryState {
         let (word, error) = match r.outcome {
             Outcome::Delivered => ("delivered", None),
             Outcome::Retry(e) => ("retrying", Some(e)),
+            // The destination asked for time: what it said is shown, but it is not failing.
+            Outcome::Throttled { why, .. } => {
+                self.last_attempt = Some(Attempt {
+                    at: now.to_owned(),
+                    event_id: r.event_id.to_owned(),
+                    outcome: "throttled".to_owned(),
+                    status: r.answer.status(),
+                });
+                self.last_error = Some(why.clone());
+                return;
+            }
             Outcome::Gone(e) => ("gone", Some(e)),
             Outcome::Failed(e) => ("failed", Some(e)),
         };
@@ -179,7 +200,7 @@ impl DeliveryState {
             at: now.to_owned(),
             event_id: r.event_id.to_owned(),
             outcome: word.to_owned(),
-            status: r.answer.as_ref().ok().copied(),
+            status: r.answer.status(),
         });
         match error {
             None => {
@@ -201,7 +222,7 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
     pub fn claim_all(
         &self,
         trigger_id: &str,
-        wanted: &[(&str, u32)],
+        wanted: &[(&str, Round)],
         holder: &Holder,
     ) -> ApiResult<Vec<Claim>> {
         let mut claims = Vec::with_capacity(wanted.len());
@@ -211,8 +232,8 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
             |s: &mut DeliveryState| {
                 claims.clear();
                 let mut changed = false;
-                for (event_id, attempt) in wanted {
-                    let (claim, wrote) = s.claim_one(claim_key(event_id, *attempt), holder);
+                for (event_id, round) in wanted {
+                    let (claim, wrote) = s.claim_one(claim_key(event_id, *round), holder);
                     claims.push(claim);
                     changed |= wrote;
                 }
@@ -228,10 +249,10 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
         &self,
         trigger_id: &str,
         event_id: &str,
-        attempt: u32,
+        round: impl Into<Round>,
         holder: &Holder,
     ) -> ApiResult<Claim> {
-        let claims = self.claim_all(trigger_id, &[(event_id, attempt)], holder)?;
+        let claims = self.claim_all(trigger_id, &[(event_id, round.into())], holder)?;
         Ok(claims.into_iter().next().unwrap_or(Claim::Taken))
     }
 
@@ -259,14 +280,14 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
         &self,
         trigger_id: &str,
         event_id: &str,
-        attempt: u32,
-        answer: &Result<u16, String>,
+        round: impl Into<Round>,
+        answer: &Answer,
         outcome: &Outcome,
         now: &str,
     ) -> ApiResult<()> {
         let done = Recorded {
             event_id,
-            attempt,
+            round: round.into(),
             answer,
             outcome,
         };
@@ -302,8 +323,15 @@ mod tests {
         let e = event(1);
         let h = at("a", 0);
         assert_eq!(d.claim("trg_1", &e, 0, &h).expect("claim"), Claim::Won);
-        d.record("trg_1", &e, 0, &Ok(201), &Outcome::Delivered, "t")
-            .expect("record");
+        d.record(
+            "trg_1",
+            &e,
+            0,
+            &Answer::status_only(201),
+            &Outcome::Delivered,
+            "t",
+        )
+        .expect("record");
         assert_eq!(
             d.claim("trg_1", &e, 0, &at("b", 0)).expect("again"),
             Claim::Taken
@@ -317,7 +345,7 @@ mod tests {
             d.claim("trg_2", &e, 0, &h).expect("another trigger"),
             Claim::Won
         );
-        let failed = Err("timed out".to_string());
+        let failed = Answer::none("timed out");
         d.record("trg_2", &e, 0, &failed, &classify_push(&failed), "t")
             .expect("record");
         assert_eq!(
@@ -328,8 +356,15 @@ mod tests {
         for i in 0..2 * RECENT {
             let e = format!("0x{i:032x}{}", "00".repeat(16));
             d.claim("trg_1", &e, 0, &h).expect("claim");
-            d.record("trg_1", &e, 0, &Ok(200), &Outcome::Delivered, "t")
-                .expect("record");
+            d.record(
+                "trg_1",
+                &e,
+                0,
+                &Answer::status_only(200),
+                &Outcome::Delivered,
+                "t",
+            )
+            .expect("record");
         }
         let state = d.state("trg_1").expect("state");
         assert_eq!(state.recent.len(), RECENT);
@@ -357,8 +392,15 @@ mod tests {
             d.claim("t", &e, 0, &at("c", 1_500)).expect("c"),
             Claim::InFlight { until_ms: 2_000 }
         );
-        d.record("t", &e, 0, &Ok(204), &Outcome::Delivered, "t")
-            .expect("record");
+        d.record(
+            "t",
+            &e,
+            0,
+            &Answer::status_only(204),
+            &Outcome::Delivered,
+            "t",
+        )
+        .expect("record");
         assert_eq!(
             d.claim("t", &e, 0, &at("c", 9_000)).expect("c"),
             Claim::Taken
@@ -377,15 +419,18 @@ mod tests {
         d.claim("t", &event(99), 0, &h).expect("first");
         kv.reset();
         let events: Vec<String> = (0..50).map(event).collect();
-        let wanted: Vec<(&str, u32)> = events.iter().map(|e| (e.as_str(), 0)).collect();
+        let wanted: Vec<(&str, Round)> = events
+            .iter()
+            .map(|e| (e.as_str(), Round::default()))
+            .collect();
         let claims = d.claim_all("t", &wanted, &h).expect("claims");
         assert!(claims.iter().all(|c| *c == Claim::Won));
-        let answer = Ok(200);
+        let answer = Answer::status_only(200);
         let done: Vec<Recorded<'_>> = events
             .iter()
             .map(|e| Recorded {
                 event_id: e,
-                attempt: 0,
+                round: Round::default(),
                 answer: &answer,
                 outcome: &Outcome::Delivered,
             })
@@ -447,16 +492,30 @@ mod tests {
     fn records_show_success_and_failures() {
         let kv = MemoryStore::default();
         let d = Deliveries::new(&kv, &TEST_KEYRING);
-        let fail = Err("connection refused".to_string());
+        let fail = Answer::none("connection refused");
         d.record("t", "0x1", 0, &fail, &classify_webhook(&fail), "t1")
             .expect("record");
-        d.record("t", "0x1", 0, &Ok(503), &classify_webhook(&Ok(503)), "t2")
-            .expect("record");
+        d.record(
+            "t",
+            "0x1",
+            0,
+            &Answer::status_only(503),
+            &classify_webhook(&Answer::status_only(503)),
+            "t2",
+        )
+        .expect("record");
         let s = d.state("t").expect("state");
         assert_eq!(s.consecutive_failures, 2);
         assert_eq!(s.last_error.as_deref(), Some("the webhook answered 503"));
-        d.record("t", "0x1", 0, &Ok(204), &Outcome::Delivered, "t3")
-            .expect("record");
+        d.record(
+            "t",
+            "0x1",
+            0,
+            &Answer::status_only(204),
+            &Outcome::Delivered,
+            "t3",
+        )
+        .expect("record");
         let s = d.state("t").expect("state");
         assert_eq!((s.consecutive_failures, s.delivered), (0, 1));
         assert_eq!(s.view()["last_attempt"]["status"], 204);

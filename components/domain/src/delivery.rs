@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::answer::Answer;
 use crate::cas;
 use crate::claims::Lease;
 use crate::error::{ApiError, ApiResult};
@@ -82,10 +83,34 @@ impl DeliveryState {
 }
 
 /// The de-duplication key of one attempt: the event id's first 128 bits and the attempt number.
-pub fn claim_key(event_id: &str, attempt: u32) -> String {
+pub fn claim_key(event_id: &str, round: impl Into<Round>) -> String {
+    let Round { attempt, throttled } = round.into();
     let hex = event_id.trim_start_matches("0x");
     let short = hex.get(..32).unwrap_or(hex);
-    format!("{short}/{attempt}")
+    match throttled {
+        0 => format!("{short}/{attempt}"),
+        n => format!("{short}/{attempt}t{n}"),
+    }
+}
+
+/// Which try of a delivery this is: its retry level (0 for the first try), and how often a
+/// destination that asked for time put it back on that level. Each round is claimed apart, so a
+/// throttled delivery is sent again, while a replayed round is still sent once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Round {
+    /// The retry level: the step of the retry schedule it waited for.
+    pub attempt: u32,
+    /// Times throttled on this level.
+    pub throttled: u32,
+}
+
+impl From<u32> for Round {
+    fn from(attempt: u32) -> Self {
+        Self {
+            attempt,
+            throttled: 0,
+        }
+    }
 }
 
 /// What an answer (or its absence) means.
@@ -95,40 +120,79 @@ pub enum Outcome {
     Delivered,
     /// Worth trying again later.
     Retry(String),
+    /// The destination asked us to slow down (429, a 503 with `Retry-After`, or an earlier
+    /// request's 429 held this one back): tried again after the wait it asked for, or the
+    /// schedule's next step if longer, and not counted as a failure of the destination.
+    Throttled {
+        /// What the destination said.
+        why: String,
+        /// How long it asked to wait, when it said.
+        wait: Option<Duration>,
+    },
     /// The destination is gone for good (404/410 from a push service, 410 from a webhook).
     Gone(String),
     /// Refused in a way retrying cannot fix (a push service's 400/401/403/413).
     Failed(String),
 }
 
-/// Classifies a push service's answer (RFC 8030 section 8; what Mozilla and Google answer).
-pub fn classify_push(answer: &Result<u16, String>) -> Outcome {
-    match answer {
-        Ok(s) if (200..300).contains(s) => Outcome::Delivered,
-        Ok(s @ (404 | 410)) => Outcome::Gone(format!(
-            "the push service answered {s}: the browser's subscription expired or was removed"
-        )),
-        Ok(s @ (429 | 500..=599)) => Outcome::Retry(format!("the push service answered {s}")),
-        Ok(413) => Outcome::Failed("the push service refused the message as too large (413)".into()),
-        Ok(s @ (401 | 403)) => Outcome::Failed(format!(
-            "the push service refused the VAPID authorization ({s}): the subscription was made with another application server key"
-        )),
-        Ok(s @ 400..=499) => {
-            Outcome::Failed(format!("the push service refused the message ({s})"))
+impl Outcome {
+    /// The outcome of an answer that is not the destination's own: no answer at all (retried),
+    /// or held back behind another request's 429 (throttled); `None` for a real answer.
+    pub fn without_response(answer: &Answer) -> Option<Self> {
+        match answer {
+            Answer::Response(_) => None,
+            Answer::NoAnswer(why) => Some(Self::Retry(why.clone())),
+            Answer::Held { why, retry_after } => Some(Self::Throttled {
+                why: why.clone(),
+                wait: *retry_after,
+            }),
         }
-        Ok(s) => Outcome::Retry(format!("the push service answered {s}")),
-        Err(e) => Outcome::Retry(e.clone()),
+    }
+
+    /// A 429, or a 503 that says when to come back: the destination is asking for time.
+    fn throttled(answer: &Answer, who: &str) -> Option<Self> {
+        let status = answer.status()?;
+        let wait = answer.retry_after();
+        (status == 429 || (status == 503 && wait.is_some())).then(|| Self::Throttled {
+            why: format!("{who} answered {status}"),
+            wait,
+        })
     }
 }
 
-/// Classifies a webhook's answer: any 2xx is taken, 410 unsubscribes (as REST hooks do), every
-/// other answer and every network error is retried.
-pub fn classify_webhook(answer: &Result<u16, String>) -> Outcome {
-    match answer {
-        Ok(s) if (200..300).contains(s) => Outcome::Delivered,
-        Ok(410) => Outcome::Gone("the webhook answered 410 Gone".into()),
-        Ok(s) => Outcome::Retry(format!("the webhook answered {s}")),
-        Err(e) => Outcome::Retry(e.clone()),
+/// Classifies a push service's answer (RFC 8030 section 8; what Mozilla and Google answer).
+pub fn classify_push(answer: &Answer) -> Outcome {
+    if let Some(outcome) =
+        Outcome::without_response(answer).or_else(|| Outcome::throttled(answer, "the push service"))
+    {
+        return outcome;
+    }
+    match answer.status().unwrap_or_default() {
+        s if (200..300).contains(&s) => Outcome::Delivered,
+        s @ (404 | 410) => Outcome::Gone(format!(
+            "the push service answered {s}: the browser's subscription expired or was removed"
+        )),
+        413 => Outcome::Failed("the push service refused the message as too large (413)".into()),
+        s @ (401 | 403) => Outcome::Failed(format!(
+            "the push service refused the VAPID authorization ({s}): the subscription was made with another application server key"
+        )),
+        s @ 400..=499 => Outcome::Failed(format!("the push service refused the message ({s})")),
+        s => Outcome::Retry(format!("the push service answered {s}")),
+    }
+}
+
+/// Classifies a webhook's answer: any 2xx is taken, 410 unsubscribes (as REST hooks do), 429 and
+/// a 503 with `Retry-After` throttle, every other answer and every network error is retried.
+pub fn classify_webhook(answer: &Answer) -> Outcome {
+    if let Some(outcome) =
+        Outcome::without_response(answer).or_else(|| Outcome::throttled(answer, "the webhook"))
+    {
+        return outcome;
+    }
+    match answer.status().unwrap_or_default() {
+        s if (200..300).contains(&s) => Outcome::Delivered,
+        410 => Outcome::Gone("the webhook answered 410 Gone".into()),
+        s => Outcome::Retry(format!("the webhook answered {s}")),
     }
 }
 
@@ -248,19 +312,41 @@ mod tests {
 
     #[test]
     fn answers_are_classified() {
-        assert_eq!(classify_push(&Ok(201)), Outcome::Delivered);
-        assert!(matches!(classify_push(&Ok(410)), Outcome::Gone(_)));
-        assert!(matches!(classify_push(&Ok(404)), Outcome::Gone(_)));
-        assert!(matches!(classify_push(&Ok(429)), Outcome::Retry(_)));
-        assert!(matches!(classify_push(&Ok(502)), Outcome::Retry(_)));
-        assert!(matches!(classify_push(&Ok(403)), Outcome::Failed(_)));
-        assert!(matches!(classify_push(&Ok(301)), Outcome::Retry(_)));
+        let s = Answer::status_only;
+        assert_eq!(classify_push(&s(201)), Outcome::Delivered);
+        assert!(matches!(classify_push(&s(410)), Outcome::Gone(_)));
+        assert!(matches!(classify_push(&s(404)), Outcome::Gone(_)));
+        assert!(matches!(classify_push(&s(429)), Outcome::Throttled { .. }));
+        assert!(matches!(classify_push(&s(502)), Outcome::Retry(_)));
+        assert!(matches!(classify_push(&s(503)), Outcome::Retry(_)));
+        assert!(matches!(classify_push(&s(403)), Outcome::Failed(_)));
+        assert!(matches!(classify_push(&s(301)), Outcome::Retry(_)));
         assert!(matches!(
-            classify_push(&Err("timeout".into())),
+            classify_push(&Answer::none("timeout")),
             Outcome::Retry(_)
         ));
-        assert!(matches!(classify_webhook(&Ok(400)), Outcome::Retry(_)));
-        assert!(matches!(classify_webhook(&Ok(410)), Outcome::Gone(_)));
+        assert!(matches!(classify_webhook(&s(400)), Outcome::Retry(_)));
+        assert!(matches!(classify_webhook(&s(410)), Outcome::Gone(_)));
+        let busy = Answer::Response(crate::answer::Response {
+            status: 503,
+            retry_after: Some(Duration::from_secs(7)),
+            body: Vec::new(),
+        });
+        assert_eq!(
+            classify_webhook(&busy),
+            Outcome::Throttled {
+                why: "the webhook answered 503".into(),
+                wait: Some(Duration::from_secs(7))
+            }
+        );
+        let held = Answer::Held {
+            why: "held".into(),
+            retry_after: None,
+        };
+        assert!(matches!(
+            classify_webhook(&held),
+            Outcome::Throttled { wait: None, .. }
+        ));
     }
 
     #[test]

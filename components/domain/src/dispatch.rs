@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::action::Action;
-use crate::delivery::{classify_push, classify_webhook, Outcome, RetrySchedule};
+use crate::answer::Answer;
+use crate::delivery::{classify_push, classify_webhook, Outcome, RetrySchedule, Round};
 use crate::destination::check_destination;
 use crate::envelope::Envelope;
 use crate::notification::Notification;
@@ -48,6 +49,13 @@ pub struct RetryItem {
     pub trigger: String,
     /// The event's record.
     pub record: Record,
+    /// Times the destination asked for time on this retry level (see [`Round`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A retry coming back from the relay.
@@ -272,6 +280,8 @@ pub struct Job {
     pub record: Record,
     /// 0 for the first attempt, then the retry number.
     pub attempt: u32,
+    /// Times throttled on this retry level (see [`Round`]).
+    pub throttled: u32,
     /// The source's token, for amounts in its units.
     pub token: Option<TokenInfo>,
     /// A test delivery (`POST /api/triggers/{id}/test`).
@@ -305,6 +315,14 @@ pub fn message_id(event_id: &str, trigger_id: &str) -> String {
 }
 
 impl Job {
+    /// Which round of this delivery the job is.
+    pub fn round(&self) -> Round {
+        Round {
+            attempt: self.attempt,
+            throttled: self.throttled,
+        }
+    }
+
     /// The request that delivers this job, or what it means that it cannot be made: the
     /// deployment's own mistakes (no or a bad VAPID key or subject) are retried, so fixing the
     /// configuration delivers them; a trigger's unusable destination fails it.
@@ -394,7 +412,7 @@ impl Job {
     }
 
     /// What the answer means, by the kind of destination.
-    pub fn classify(&self, answer: &Result<u16, String>) -> Outcome {
+    pub fn classify(&self, answer: &Answer) -> Outcome {
         match self.trigger.action {
             Action::WebPush(_) => classify_push(answer),
             Action::Webhook(_) => classify_webhook(answer),
@@ -457,6 +475,7 @@ mod tests {
             envelope,
             record: record(b"{}"),
             attempt: 0,
+            throttled: 0,
             token: None,
             test: false,
         };

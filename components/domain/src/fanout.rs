@@ -7,9 +7,11 @@
 //! the batch as taken), or, when the store failed while claiming it, scheduled as a retry.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
+use crate::answer::Answer;
 use crate::claims::{Claim, Holder, Recorded};
-use crate::delivery::{claim_key, Deliveries, Outcome, RetrySchedule};
+use crate::delivery::{claim_key, Deliveries, Outcome, RetrySchedule, Round};
 use crate::dispatch::{DeliveryConfig, HttpRequest, Job, RetryItem, ScheduledRetry};
 use crate::kv::KeyValue;
 
@@ -21,8 +23,8 @@ pub trait Transport {
     fn send(&mut self, request: HttpRequest);
     /// Lets requests under way progress and queued ones start, without waiting.
     fn pump(&mut self) {}
-    /// Waits for every answer (a status, or why there is none), in the order sent.
-    fn finish(&mut self) -> Vec<Result<u16, String>>;
+    /// Waits for every answer, in the order sent.
+    fn finish(&mut self) -> Vec<Answer>;
 }
 
 /// How the caller wants jobs handled.
@@ -53,8 +55,8 @@ pub struct Delivered {
     pub job: Job,
     /// What the answer means.
     pub outcome: Outcome,
-    /// The HTTP status, or why there was none.
-    pub answer: Result<u16, String>,
+    /// What came back.
+    pub answer: Answer,
     /// Whether it was attempted now.
     pub attempted: Attempted,
 }
@@ -123,7 +125,7 @@ where
     for job in out.sent {
         let answer = answers
             .next()
-            .unwrap_or_else(|| Err("no answer was recorded".into()));
+            .unwrap_or_else(|| Answer::none("no answer was recorded"));
         let outcome = job.classify(&answer);
         fanout.delivered.push(Delivered {
             job,
@@ -136,7 +138,7 @@ where
         fanout.delivered.push(Delivered {
             job,
             outcome,
-            answer: Err("the request could not be built".into()),
+            answer: Answer::none("the request could not be built"),
             attempted: Attempted::Now,
         });
     }
@@ -172,7 +174,7 @@ fn by_trigger(jobs: Vec<Job>) -> BTreeMap<String, Vec<Job>> {
     let mut by_trigger: BTreeMap<String, Vec<Job>> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     for job in jobs {
-        let claim = claim_key(&job.envelope.id, job.attempt);
+        let claim = claim_key(&job.envelope.id, job.round());
         if seen.insert((job.trigger.id.clone(), claim)) {
             by_trigger
                 .entry(job.trigger.id.clone())
@@ -191,9 +193,9 @@ fn claim<S: KeyValue + ?Sized>(
     holder: &Holder,
     fanout: &mut Fanout,
 ) -> Vec<Job> {
-    let wanted: Vec<(&str, u32)> = jobs
+    let wanted: Vec<(&str, Round)> = jobs
         .iter()
-        .map(|j| (j.envelope.id.as_str(), j.attempt))
+        .map(|j| (j.envelope.id.as_str(), j.round()))
         .collect();
     let claims = match deliveries.claim_all(trigger, &wanted, holder) {
         Ok(claims) => claims,
@@ -204,7 +206,7 @@ fn claim<S: KeyValue + ?Sized>(
                 .extend(jobs.into_iter().map(|job| Delivered {
                     job,
                     outcome: Outcome::Retry(why.clone()),
-                    answer: Err(why.clone()),
+                    answer: Answer::none(why.clone()),
                     attempted: Attempted::Never,
                 }));
             return Vec::new();
@@ -218,7 +220,17 @@ fn claim<S: KeyValue + ?Sized>(
             Claim::TakenRetrying => fanout.delivered.push(Delivered {
                 job,
                 outcome: Outcome::Retry("an earlier attempt is to be retried".into()),
-                answer: Err("already attempted".into()),
+                answer: Answer::none("already attempted"),
+                attempted: Attempted::Earlier,
+            }),
+            // Put back as the first time, so both land on the same round and one of them sends.
+            Claim::TakenThrottled => fanout.delivered.push(Delivered {
+                job,
+                outcome: Outcome::Throttled {
+                    why: "an earlier attempt was throttled".into(),
+                    wait: None,
+                },
+                answer: Answer::none("already attempted"),
                 attempted: Attempted::Earlier,
             }),
             Claim::InFlight { until_ms } => fanout.in_flight.push(InFlight {
@@ -246,7 +258,7 @@ fn record<S: KeyValue + ?Sized>(
             .or_default()
             .push(Recorded {
                 event_id: &d.job.envelope.id,
-                attempt: d.job.attempt,
+                round: d.job.round(),
                 answer: &d.answer,
                 outcome: &d.outcome,
             });
@@ -276,39 +288,46 @@ pub struct Retries {
     pub gave_up: Vec<(String, String)>,
 }
 
-/// Turns retryable outcomes into scheduled retries.
+/// How often a destination may ask for time on one retry level before the delivery counts as
+/// failing there (a destination that throttles forever must not hold it forever).
+pub const MAX_THROTTLED: u32 = 32;
+/// The shortest wait before a throttled delivery goes out again.
+const MIN_THROTTLE_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait a throttled delivery gets beyond its level's own step: retry levels are
+/// topics in due order, so a longer wait would hold back the deliveries behind it.
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
+
+/// Turns retryable outcomes into scheduled retries. A failure moves the delivery to the next
+/// step of the schedule; a destination asking for time puts it back on its step (the first, for
+/// a first attempt) after the wait it asked for, so a platform's rate limit never uses up the
+/// schedule.
 pub fn retries(delivered: &[Delivered], schedule: &RetrySchedule, now_ms: u64) -> Retries {
     let mut retries = Retries::default();
     for done in delivered {
-        let Outcome::Retry(reason) = &done.outcome else {
-            continue;
-        };
-        let attempt = done.job.attempt;
-        let next = match done.attempted {
-            Attempted::Now | Attempted::Earlier => {
-                schedule.delay(attempt + 1).map(|d| (attempt + 1, d))
+        let (reason, next) = match &done.outcome {
+            Outcome::Throttled { why, wait } if done.job.throttled < MAX_THROTTLED => {
+                (why, after_throttle(done.job.round(), *wait, schedule))
             }
-            // Never attempted: the next step of the schedule, or this one again when it was the
-            // last (a retry level exists from 1 on).
-            Attempted::Never => schedule
-                .delay(attempt + 1)
-                .map(|d| (attempt + 1, d))
-                .or_else(|| schedule.delay(attempt.max(1)).map(|d| (attempt.max(1), d))),
+            Outcome::Retry(why) | Outcome::Throttled { why, .. } => {
+                (why, after_failure(done, schedule))
+            }
+            _ => continue,
         };
         match next {
-            Some((attempt, delay)) => retries.scheduled.push(ScheduledRetry {
-                attempt,
-                due_at_ms: now_ms + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX / 2),
+            Some((round, delay)) => retries.scheduled.push(ScheduledRetry {
+                attempt: round.attempt,
+                due_at_ms: now_ms + millis(delay),
                 item: RetryItem {
                     trigger: done.job.trigger.id.clone(),
                     record: done.job.record.clone(),
+                    throttled: round.throttled,
                 },
             }),
             None if done.attempted == Attempted::Now => retries.gave_up.push((
                 done.job.trigger.id.clone(),
                 format!(
                     "gave up after {} attempts; the last one failed: {reason}",
-                    attempt + 1
+                    done.job.attempt + 1
                 ),
             )),
             // A replayed claim already gave up (and paused the trigger) when it was first made;
@@ -318,6 +337,50 @@ pub fn retries(delivered: &[Delivered], schedule: &RetrySchedule, now_ms: u64) -
         }
     }
     retries
+}
+
+/// The next step of the schedule after a failure.
+fn after_failure(done: &Delivered, schedule: &RetrySchedule) -> Option<(Round, Duration)> {
+    let attempt = done.job.attempt;
+    let next = match done.attempted {
+        Attempted::Now | Attempted::Earlier => {
+            schedule.delay(attempt + 1).map(|d| (attempt + 1, d))
+        }
+        // Never attempted: the next step of the schedule, or this one again when it was the
+        // last (a retry level exists from 1 on).
+        Attempted::Never => schedule
+            .delay(attempt + 1)
+            .map(|d| (attempt + 1, d))
+            .or_else(|| schedule.delay(attempt.max(1)).map(|d| (attempt.max(1), d))),
+    };
+    next.map(|(attempt, delay)| (Round::from(attempt), delay))
+}
+
+/// The same step again (the first, for a first attempt) after the wait the destination asked
+/// for, or the step's own delay when it named none.
+fn after_throttle(
+    round: Round,
+    wait: Option<Duration>,
+    schedule: &RetrySchedule,
+) -> Option<(Round, Duration)> {
+    let level = round.attempt.max(1);
+    let step = schedule.delay(level)?;
+    let next = if round.attempt == 0 {
+        Round::from(1)
+    } else {
+        Round {
+            attempt: round.attempt,
+            throttled: round.throttled + 1,
+        }
+    };
+    let wait = wait
+        .unwrap_or(step)
+        .clamp(MIN_THROTTLE_WAIT, step.max(MAX_THROTTLE_WAIT));
+    Some((next, wait))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use crate::trigger::Trigger;
 use crate::vault::TEST_KEYRING;
 use serde_json::json;
 
-/// Answers every request with `status` and keeps what was sent.
+/// Answers every request alike and keeps what was sent.
 struct Recorder {
-    status: u16,
+    answer: Answer,
     sent: Vec<HttpRequest>,
     unanswered: usize,
 }
@@ -19,16 +19,20 @@ impl Transport for Recorder {
         self.sent.push(request);
         self.unanswered += 1;
     }
-    fn finish(&mut self) -> Vec<Result<u16, String>> {
-        let answers = vec![Ok(self.status); self.unanswered];
+    fn finish(&mut self) -> Vec<Answer> {
+        let answers = vec![self.answer.clone(); self.unanswered];
         self.unanswered = 0;
         answers
     }
 }
 
 fn recorder(status: u16) -> Recorder {
+    answering(Answer::status_only(status))
+}
+
+fn answering(answer: Answer) -> Recorder {
     Recorder {
-        status,
+        answer,
         sent: Vec::new(),
         unanswered: 0,
     }
@@ -65,6 +69,7 @@ fn job(trigger: &str, event: u32, attempt: u32) -> Job {
             timestamp: None,
         },
         attempt,
+        throttled: 0,
         token: None,
         test: false,
     }
@@ -229,4 +234,55 @@ fn failures_are_retried_on_schedule_then_given_up() {
         "{:?}",
         r.gave_up
     );
+}
+
+#[test]
+fn a_destination_asking_for_time_is_put_back_on_its_step_without_failing() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let schedule = config().schedule;
+    let slow_down = Answer::Response(crate::answer::Response {
+        status: 429,
+        retry_after: Some(Duration::from_secs(2)),
+        body: Vec::new(),
+    });
+    let mut net = answering(slow_down);
+    let first = record(&d, vec![job("t", 1, 0)], &holder("a", 0), &mut net);
+    let r = retries(&first.delivered, &schedule, 0);
+    let due = |r: &Retries| {
+        let s = &r.scheduled[0];
+        (s.attempt, s.item.throttled, s.due_at_ms)
+    };
+    assert_eq!(
+        due(&r),
+        (1, 0, 2_000),
+        "the first step, after the wait asked for"
+    );
+    let state = d.state("t").expect("state");
+    assert_eq!(state.consecutive_failures, 0, "a throttle is not a failure");
+    assert_eq!(state.view()["last_attempt"]["outcome"], "throttled");
+
+    // Throttled again on level 1, without a wait named: the same level, the step's delay.
+    let mut net = answering(Answer::Held {
+        why: "held back".into(),
+        retry_after: None,
+    });
+    let second = record(&d, vec![job("t", 1, 1)], &holder("b", 0), &mut net);
+    let r = retries(&second.delivered, &schedule, 0);
+    assert_eq!(due(&r), (1, 1, 5_000));
+    // Its answer was lost: a replay puts it on the same round, so one of the two is sent.
+    let replay = record(&d, vec![job("t", 1, 1)], &holder("c", 0), &mut net);
+    assert_eq!(replay.delivered[0].attempted, Attempted::Earlier);
+    assert_eq!(
+        due(&retries(&replay.delivered, &schedule, 0)),
+        (1, 1, 5_000)
+    );
+    assert_eq!(net.sent.len(), 1);
+
+    // Throttled as often as allowed: now it counts as failing on its level.
+    let mut worn = job("t", 2, 1);
+    worn.throttled = MAX_THROTTLED;
+    let mut net = answering(Answer::status_only(429));
+    let last = record(&d, vec![worn], &holder("d", 0), &mut net);
+    assert_eq!(due(&retries(&last.delivered, &schedule, 0)).0, 2);
 }

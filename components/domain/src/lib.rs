@@ -26,6 +26,7 @@
 
 pub mod action;
 pub mod amount;
+pub mod answer;
 pub mod api;
 pub mod cas;
 pub mod catalog;

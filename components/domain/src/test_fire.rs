@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value};
 
+use crate::answer::Answer;
 use crate::delivery::Outcome;
 use crate::error::{ApiError, ApiResult, ConfigError, ErrorCode};
 use crate::keys;
@@ -134,12 +135,13 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    /// The class of a destination's answer (`Ok(status)`) or of its absence (`Err(why)`, which
+    /// The class of a destination's answer (a status) or of its absence (`NoAnswer(why)`, which
     /// is deliberately not looked at); `None` for a 2xx, which is a delivery.
-    pub fn of(answer: &Result<u16, String>) -> Option<Self> {
+    pub fn of(answer: &Answer) -> Option<Self> {
         let status = match answer {
-            Err(_) => return Some(Self::CouldNotConnect),
-            Ok(status) => *status,
+            Answer::NoAnswer(_) => return Some(Self::CouldNotConnect),
+            Answer::Held { .. } => return Some(Self::Throttled),
+            Answer::Response(r) => r.status,
         };
         Some(match status {
             200..=299 => return None,
@@ -208,19 +210,19 @@ impl FailureClass {
 /// when the destination answered, and for a failure its `class` ([`FailureClass::code`], or
 /// `not_sent` when the request was not made: the deployment's or the trigger's own problem, told
 /// in the app's words) and `error`, what a person reads. The transport's words never appear.
-pub fn report(outcome: &Outcome, answer: &Result<u16, String>) -> Value {
+pub fn report(outcome: &Outcome, answer: &Answer) -> Value {
     let (name, why) = match outcome {
         Outcome::Delivered => ("delivered", None),
-        Outcome::Retry(e) => ("failed_temporarily", Some(e)),
+        Outcome::Retry(e) | Outcome::Throttled { why: e, .. } => ("failed_temporarily", Some(e)),
         Outcome::Gone(e) => ("gone", Some(e)),
         Outcome::Failed(e) => ("failed", Some(e)),
     };
-    let status = answer.as_ref().ok().copied();
+    let status = answer.status();
     let (class, error) = match (why, answer) {
         (None, _) => (None, None),
         // Classifying a network failure keeps its words as the outcome; any other words are
         // the app's own reason for not sending.
-        (Some(why), Err(raw)) if why != raw => (Some("not_sent"), Some(why.clone())),
+        (Some(why), Answer::NoAnswer(raw)) if why != raw => (Some("not_sent"), Some(why.clone())),
         (Some(_), _) => match FailureClass::of(answer) {
             Some(class) => (Some(class.code()), Some(class.message(status))),
             None => (None, None),
@@ -333,7 +335,7 @@ mod tests {
         ]
         .into_iter()
         .map(|raw| {
-            let class = FailureClass::of(&Err(raw.to_owned())).expect("a failure");
+            let class = FailureClass::of(&Answer::none(raw)).expect("a failure");
             assert_eq!(class, FailureClass::CouldNotConnect, "{raw}");
             assert_eq!(class.code(), "could_not_connect");
             class.message(None)
@@ -361,7 +363,7 @@ mod tests {
             (101, "unexpected_answer"),
             (600, "unexpected_answer"),
         ] {
-            let class = FailureClass::of(&Ok(status)).expect("a failure");
+            let class = FailureClass::of(&Answer::status_only(status)).expect("a failure");
             assert_eq!(class.code(), code, "{status}");
             assert!(
                 class.message(Some(status)).contains(&status.to_string()),
@@ -371,7 +373,7 @@ mod tests {
         }
         assert!(FailureClass::ServerError.message(Some(502)).contains("5xx"));
         for ok in [200, 201, 204, 299] {
-            assert_eq!(FailureClass::of(&Ok(ok)), None);
+            assert_eq!(FailureClass::of(&Answer::status_only(ok)), None);
         }
     }
 
@@ -383,7 +385,7 @@ mod tests {
             "timed out connecting",
             "TlsProtocolError",
         ] {
-            let answer = Err(raw.to_owned());
+            let answer = Answer::none(raw);
             for outcome in [classify_webhook(&answer), classify_push(&answer)] {
                 let r = report(&outcome, &answer);
                 assert_eq!(r["class"], "could_not_connect", "{r}");
@@ -392,12 +394,18 @@ mod tests {
                 assert!(!r.to_string().contains(raw), "{r}");
             }
         }
-        let r = report(&classify_webhook(&Ok(503)), &Ok(503));
+        let r = report(
+            &classify_webhook(&Answer::status_only(503)),
+            &Answer::status_only(503),
+        );
         assert_eq!(
             (r["class"].as_str(), r["status"].as_u64()),
             (Some("server_error"), Some(503))
         );
-        let r = report(&classify_webhook(&Ok(204)), &Ok(204));
+        let r = report(
+            &classify_webhook(&Answer::status_only(204)),
+            &Answer::status_only(204),
+        );
         assert_eq!(
             r,
             json!({"outcome": "delivered", "status": 204, "class": null, "error": null})
@@ -406,7 +414,7 @@ mod tests {
         let why = "Web Push is not configured: the operator sets vapid_private_key";
         let r = report(
             &Outcome::Retry(why.into()),
-            &Err("the request could not be built".into()),
+            &Answer::none("the request could not be built"),
         );
         assert_eq!(
             (r["class"].as_str(), r["error"].as_str()),

@@ -93,7 +93,7 @@ impl Transport for Outbound {
         }
     }
 
-    fn finish(&mut self) -> Vec<Result<u16, String>> {
+    fn finish(&mut self) -> Vec<aurras_domain::answer::Answer> {
         self.sender.take().map(Sender::finish).unwrap_or_default()
     }
 }

@@ -50,8 +50,8 @@ impl Default for Timeouts {
 /// webhook senders keep per host, which even a receiver with a small accept queue takes.
 pub const DEFAULT_PER_HOST: usize = 8;
 
-/// The status of each answer, or why there was none.
-pub type Answer = Result<u16, String>;
+pub use aurras_domain::answer::Answer;
+use aurras_domain::answer::{parse_retry_after, Response, MAX_BODY};
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -170,8 +170,9 @@ fn url_parts(raw: &str) -> Result<UrlParts, String> {
 /// queues here instead of overflowing its accept queue, and one slow host never holds back
 /// another. The caller keeps working (claiming the next deliveries) while the first ones are on
 /// the wire, calling [`Sender::pump`] now and then; [`Sender::finish`] waits for the rest, at most
-/// `timeouts.overall` from the first request. Response bodies are not kept: the status says it
-/// all.
+/// `timeouts.overall` from the first request. Of each answer the status, `Retry-After` and the
+/// start of the body are kept (what has arrived with the head: platforms' error objects are
+/// small).
 pub struct Sender {
     timeouts: Timeouts,
     requests: Vec<Outgoing>,
@@ -236,7 +237,7 @@ impl Sender {
         }
         for (name, host) in &self.hosts {
             for &i in &host.queued {
-                self.answers[i] = Some(Err(format!(
+                self.answers[i] = Some(Answer::none(format!(
                     "not sent: {} deliveries to {name} were still waiting their turn when the time ran out",
                     host.queued.len()
                 )));
@@ -244,7 +245,7 @@ impl Sender {
         }
         self.answers
             .into_iter()
-            .map(|a| a.unwrap_or_else(|| Err("timed out waiting for the answer".into())))
+            .map(|a| a.unwrap_or_else(|| Answer::none("timed out waiting for the answer")))
             .collect()
     }
 
@@ -260,7 +261,7 @@ impl Sender {
                         host.in_flight += 1;
                         self.pending.push((i, name.clone(), future));
                     }
-                    Err(e) => self.answers[i] = Some(Err(e)),
+                    Err(e) => self.answers[i] = Some(Answer::NoAnswer(e)),
                 }
             }
         }
@@ -281,13 +282,9 @@ impl Sender {
                 .iter()
                 .any(|r| usize::try_from(*r).is_ok_and(|r| r == n));
             let answer = match is_ready.then(|| future.get()).flatten() {
-                Some(Ok(Ok(response))) => {
-                    let status = response.status();
-                    drain(response);
-                    Ok(status)
-                }
-                Some(Ok(Err(e))) => Err(describe(&e)),
-                Some(Err(())) => Err("the answer was already taken".into()),
+                Some(Ok(Ok(response))) => Answer::Response(read(response)),
+                Some(Ok(Err(e))) => Answer::NoAnswer(describe(&e)),
+                Some(Err(())) => Answer::none("the answer was already taken"),
                 None => {
                     self.pending.push((i, host, future));
                     continue;
@@ -296,12 +293,15 @@ impl Sender {
             if let Some(h) = self.hosts.get_mut(&host) {
                 h.in_flight -= 1;
                 // A host that asks to slow down gets nothing more from this fan-out: what is
-                // still queued for it is retried on the schedule instead of pressed on it now.
-                if let Ok(status @ (429 | 503)) = answer {
+                // still queued for it waits as long as the host asked, then goes out again.
+                if let Some(status @ (429 | 503)) = answer.status() {
                     for queued in h.queued.drain(..) {
-                        self.answers[queued] = Some(Err(format!(
-                            "not sent: {host} answered {status} to another delivery (slow down)"
-                        )));
+                        self.answers[queued] = Some(Answer::Held {
+                            why: format!(
+                                "not sent: {host} answered {status} to another delivery (slow down)"
+                            ),
+                            retry_after: answer.retry_after(),
+                        });
                     }
                 }
             }
@@ -310,23 +310,43 @@ impl Sender {
     }
 }
 
-/// Reads what has already arrived of an answer's body, so the host can give the connection to
-/// the next request (a body dropped unread closes it). Never waits: a body still on its way is
-/// dropped, and only that connection is lost.
-fn drain(response: IncomingResponse) {
-    let Ok(body) = response.consume() else {
-        return;
+/// The answer's status, `Retry-After` and what has already arrived of its body (at most
+/// [`MAX_BODY`] kept). Reading the body also lets the host give the connection to the next
+/// request (a body dropped unread closes it). Never waits: a body still on its way is dropped,
+/// and only that connection is lost.
+fn read(response: IncomingResponse) -> Response {
+    let status = response.status();
+    // The headers handle is a child of the response: dropped before the body is taken.
+    let retry_after = {
+        let headers = response.headers();
+        let values = headers.get(&"retry-after".to_owned());
+        values
+            .first()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
     };
-    if let Ok(stream) = body.stream() {
-        // Answers to deliveries are small; past a few reads this is not one worth keeping.
-        for _ in 0..16 {
-            match stream.read(64 * 1024) {
-                Ok(bytes) if !bytes.is_empty() => {}
-                _ => break,
+    let mut kept = Vec::new();
+    if let Ok(body) = response.consume() {
+        if let Ok(stream) = body.stream() {
+            // Answers to deliveries are small; past a few reads this is not one worth keeping.
+            for _ in 0..16 {
+                match stream.read(64 * 1024) {
+                    Ok(bytes) if !bytes.is_empty() => {
+                        let room = MAX_BODY.saturating_sub(kept.len());
+                        kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    }
+                    _ => break,
+                }
             }
+            drop(stream);
         }
+        drop(IncomingBody::finish(body));
     }
-    drop(IncomingBody::finish(body));
+    Response {
+        status,
+        retry_after,
+        body: kept,
+    }
 }
 
 /// One destination host's share of a fan-out.

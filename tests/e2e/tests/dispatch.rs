@@ -330,8 +330,33 @@ async fn a_host_that_asks_to_slow_down_gets_nothing_more_from_the_burst() {
         .map(|(hook, _)| w.hooks.attempts(hook).len())
         .sum();
     assert_eq!(reached, 1, "nothing more after the 429");
-    let retried = answer["retries"].as_array().map(Vec::len);
-    assert_eq!(retried, Some(3), "the 429 and the two never sent: {answer}");
+    let retried = answer["retries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(retried.len(), 3, "the 429 and the two never sent: {answer}");
+    // Throttled, not failed: all go back on the schedule's first step and none counts as a
+    // failure of its destination.
+    assert!(
+        retried.iter().all(|r| r["attempt"] == 1),
+        "first step: {answer}"
+    );
+    for (_, created) in &hooks {
+        let id = created["id"].as_str().expect("id");
+        let token = created["token"].as_str().expect("token");
+        let read = w
+            .app
+            .call("GET", &format!("/api/triggers/{id}"), Some(token), None)
+            .await
+            .expect("read");
+        assert_eq!(
+            read.body["delivery"]["consecutive_failures"], 0,
+            "{}",
+            read.body
+        );
+        assert_eq!(
+            read.body["delivery"]["last_attempt"]["outcome"], "throttled",
+            "{}",
+            read.body
+        );
+    }
 }
 
 async fn post_as_relay(app: &str, batch: &Value) -> Value {

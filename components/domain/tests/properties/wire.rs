@@ -1,6 +1,7 @@
 //! The relay → dispatch wire: batches, records, envelopes, their signatures, what an event
 //! notifies, and what an answer means.
 
+use aurras_domain::answer::Answer;
 use aurras_domain::delivery::{classify_push, classify_webhook, Outcome};
 use aurras_domain::dispatch::{encode_bytes, fires, webhook_body, DispatchRequest, Record};
 use aurras_domain::envelope::{event_id, BlockRef, Envelope, ENVELOPE_VERSION};
@@ -216,24 +217,27 @@ proptest! {
     }
 
     /// Every status and every network error has a meaning: 2xx is delivered, nothing else is;
-    /// a webhook is never failed for good (only retried or gone).
+    /// a webhook is never failed for good (only retried, throttled or gone); 429 throttles.
     #[test]
     fn answers_are_classified(status in any::<u16>(), error in text()) {
-        for outcome in [classify_push(&Ok(status)), classify_webhook(&Ok(status))] {
+        let answer = Answer::status_only(status);
+        for outcome in [classify_push(&answer), classify_webhook(&answer)] {
             prop_assert_eq!(matches!(outcome, Outcome::Delivered), (200..300).contains(&status));
+            prop_assert_eq!(matches!(outcome, Outcome::Throttled { .. }), status == 429);
         }
-        prop_assert!(!matches!(classify_webhook(&Ok(status)), Outcome::Failed(_)));
-        prop_assert_eq!(matches!(classify_webhook(&Ok(status)), Outcome::Gone(_)), status == 410);
+        prop_assert!(!matches!(classify_webhook(&answer), Outcome::Failed(_)));
+        prop_assert_eq!(matches!(classify_webhook(&answer), Outcome::Gone(_)), status == 410);
         prop_assert_eq!(
-            matches!(classify_push(&Ok(status)), Outcome::Gone(_)),
+            matches!(classify_push(&answer), Outcome::Gone(_)),
             status == 404 || status == 410
         );
         prop_assert_eq!(
-            matches!(classify_push(&Ok(status)), Outcome::Failed(_)),
+            matches!(classify_push(&answer), Outcome::Failed(_)),
             (400..500).contains(&status) && ![404, 410, 429].contains(&status)
         );
-        prop_assert_eq!(classify_push(&Err(error.clone())), Outcome::Retry(error.clone()));
-        prop_assert_eq!(classify_webhook(&Err(error.clone())), Outcome::Retry(error));
+        let none = Answer::none(error.clone());
+        prop_assert_eq!(classify_push(&none), Outcome::Retry(error.clone()));
+        prop_assert_eq!(classify_webhook(&none), Outcome::Retry(error));
     }
 }
 
