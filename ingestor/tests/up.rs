@@ -82,11 +82,12 @@ impl Setup {
     }
 
     fn start(&self) -> Up {
-        let testhost = target_dir().join("debug/aurras-testhost");
+        // The test host, or `spin` under AURRAS_APP_HOST=spin:… (aurras_e2e::app_host).
+        let app_host = aurras_e2e::app_host::up_app_host();
         assert!(
-            testhost.is_file(),
+            app_host.is_file(),
             "{} is missing: cargo build -p aurras-testhost",
-            testhost.display()
+            app_host.display()
         );
         let mut child = Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
             .arg("up")
@@ -99,7 +100,7 @@ impl Setup {
             .arg("--runtime-config-file")
             .arg(&self.runtime_config)
             .arg("--app-host")
-            .arg(&testhost)
+            .arg(&app_host)
             .args(["--api-poll-secs", "1"])
             .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SPIN_VARIABLE_RELAY_SECRET", RELAY_SECRET)
@@ -124,12 +125,6 @@ impl Setup {
         });
         Up { child, lines }
     }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 impl Up {

@@ -2,11 +2,13 @@
 //! compiled components, with fresh state per test and a small JSON client; and the peers the app
 //! delivers to: a push service and a webhook receiver over HTTPS from a test CA.
 
+pub mod app_host;
 pub mod app_process;
 mod https;
 pub mod processes;
 pub mod push_crypto;
 pub mod push_service;
+mod spin_up;
 pub mod tls;
 pub mod webhook_receiver;
 pub mod world;
@@ -16,8 +18,8 @@ pub use https::{Attempt, Rejection, DEFAULT_BACKLOG};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use app_host::Host;
 pub use aurras_testhost::AppOptions;
-use aurras_testhost::TestHost;
 use serde_json::Value;
 
 /// The operator token the tests run with (the app refuses tokens under 32 characters).
@@ -42,9 +44,10 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Aurras served by the test host, with its state in a temporary directory.
+/// Aurras served by the test host (or real Spin, see [`app_host`]), with its state in a
+/// temporary directory.
 pub struct App {
-    host: Option<TestHost>,
+    host: Option<Host>,
     paused_at: Option<std::net::SocketAddr>,
     options: AppOptions,
     _state: tempfile::TempDir,
@@ -106,7 +109,7 @@ impl App {
             TEST_CREATE_RATE_LIMIT.into(),
         );
         configure(&mut options);
-        let host = TestHost::start(&options, "127.0.0.1:0".parse()?).await?;
+        let host = Host::start(&options, "127.0.0.1:0".parse()?).await?;
         Ok(Self {
             host: Some(host),
             paused_at: None,
@@ -116,7 +119,7 @@ impl App {
         })
     }
 
-    fn host(&self) -> &TestHost {
+    fn host(&self) -> &Host {
         self.host.as_ref().expect("the host is running")
     }
 
@@ -131,7 +134,7 @@ impl App {
             host.stop().await?;
         }
         change(&mut self.options);
-        self.host = Some(TestHost::start(&self.options, "127.0.0.1:0".parse()?).await?);
+        self.host = Some(Host::start(&self.options, "127.0.0.1:0".parse()?).await?);
         Ok(())
     }
 
@@ -148,7 +151,7 @@ impl App {
     /// Starts the host again where it was before [`App::pause`].
     pub async fn resume(&mut self) -> Result<()> {
         let addr = self.paused_at.take().context("the app was not paused")?;
-        self.host = Some(TestHost::start(&self.options, addr).await?);
+        self.host = Some(Host::start(&self.options, addr).await?);
         Ok(())
     }
 

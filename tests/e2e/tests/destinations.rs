@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 
 /// The name the attacker's DNS points at 127.0.0.1.
 const EVIL: &str = "hooks.attacker.example";
+/// Why the tests that need [`EVIL`] cannot run under real Spin.
+const NEEDS_RESOLVE: &str = "hooks.attacker.example must resolve to 127.0.0.1, which only the \
+    test host's `resolve` option does (Spin asks the system's DNS)";
 const PAS: u128 = 10_000_000_000;
 
 /// Counts TCP connections to a loopback port, dropping each at once.
@@ -117,6 +120,9 @@ async fn fire(w: &World, trigger: &Value) -> Answer {
 
 #[tokio::test]
 async fn a_name_resolving_to_loopback_is_not_connected_to_under_the_shipped_config() {
+    if aurras_e2e::app_host::skip_under_spin(NEEDS_RESOLVE) {
+        return;
+    }
     let target = Listener::start().await;
     let url = format!("https://{EVIL}:{}/in", target.port);
 
@@ -152,6 +158,9 @@ async fn a_name_resolving_to_loopback_is_not_connected_to_under_the_shipped_conf
 
 #[tokio::test]
 async fn test_fires_are_rate_limited_per_trigger_and_per_client() {
+    if aurras_e2e::app_host::skip_under_spin(NEEDS_RESOLVE) {
+        return;
+    }
     let target = Listener::start().await;
     let url = format!("https://{EVIL}:{}/in", target.port);
     let (w, _config) = world_with(
@@ -182,6 +191,9 @@ async fn test_fires_are_rate_limited_per_trigger_and_per_client() {
 
 #[tokio::test]
 async fn failed_test_fires_say_what_to_fix_not_how_the_connection_failed() {
+    if aurras_e2e::app_host::skip_under_spin(NEEDS_RESOLVE) {
+        return;
+    }
     // Under the development config the name reaches loopback, where the test controls the
     // failure: a closed port (refused) and a listener that drops the connection (TLS fails).
     let (w, _config) = world_with("runtime-config.dev.toml", &[]).await;
