@@ -164,23 +164,30 @@ impl<C: Send + 'static, T: Clone + Send + 'static> Server<C, T> {
         show: Show<T>,
         backlog: u32,
     ) -> Result<Self> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let listener = socket.listen(backlog)?;
-        let port = listener.local_addr()?.port();
+        let (listener, port) = listen(backlog)?;
         let state = Arc::new(Mutex::new(State {
             routes: HashMap::new(),
             rejections: Vec::new(),
         }));
-        let acceptor = TlsAcceptor::from(ca.server_config());
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            acceptor,
-            Arc::clone(&state),
-            prefix,
-            check,
-            show,
-        ));
+        let on_tls_error = {
+            let state = Arc::clone(&state);
+            move |reason: String| {
+                lock(&state).rejections.push(Rejection {
+                    path: String::new(),
+                    status: 0,
+                    reason,
+                    at: Instant::now(),
+                });
+            }
+        };
+        let handler = {
+            let state = Arc::clone(&state);
+            move |req| {
+                let state = Arc::clone(&state);
+                async move { handle(req, &state, prefix, check, show).await }
+            }
+        };
+        let accept = serve(listener, ca, on_tls_error, handler);
         Ok(Self {
             state,
             prefix,
@@ -266,45 +273,56 @@ impl<C: Send + 'static, T: Clone + Send + 'static> Server<C, T> {
     }
 }
 
-async fn accept_loop<C: Send + 'static, T: Send + 'static>(
+/// A listener on 127.0.0.1 with a free port and an accept queue of `backlog` connections; the
+/// port.
+pub(crate) fn listen(backlog: u32) -> Result<(TcpListener, u16)> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let listener = socket.listen(backlog)?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, port))
+}
+
+/// Serves HTTPS with `ca`'s certificate on `listener`, HTTP/1.1, each request answered by
+/// `handler`; a failed TLS handshake is reported to `on_tls_error`. Aborting the returned task
+/// ends every connection, hanging ones included, because the task owns them.
+pub(crate) fn serve<H, F>(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
-    state: Arc<Mutex<State<C, T>>>,
-    prefix: &'static str,
-    check: Check<C, T>,
-    show: Show<T>,
-) {
-    // Owning the connections here means aborting this task ends them all.
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let state = Arc::clone(&state);
-        connections.spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    lock(&state).rejections.push(Rejection {
-                        path: String::new(),
-                        status: 0,
-                        reason: format!("TLS handshake failed: {e}"),
-                        at: Instant::now(),
-                    });
-                    return;
-                }
+    ca: &TestCa,
+    on_tls_error: impl Fn(String) + Send + Sync + 'static,
+    handler: H,
+) -> tokio::task::JoinHandle<()>
+where
+    H: Fn(hyper::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = hyper::Response<Full<Bytes>>> + Send + 'static,
+{
+    let acceptor = TlsAcceptor::from(ca.server_config());
+    let on_tls_error = Arc::new(on_tls_error);
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            while connections.try_join_next().is_some() {}
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
             };
-            let service = service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, hyper::Error>(handle(req, &state, prefix, check, show).await) }
+            let acceptor = acceptor.clone();
+            let on_tls_error = Arc::clone(&on_tls_error);
+            let handler = handler.clone();
+            connections.spawn(async move {
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(e) => return on_tls_error(format!("TLS handshake failed: {e}")),
+                };
+                let service = service_fn(move |req| {
+                    let answer = handler(req);
+                    async move { Ok::<_, hyper::Error>(answer.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-        });
-    }
+        }
+    })
 }
 
 fn respond(status: u16, body: String) -> hyper::Response<Full<Bytes>> {

@@ -5,6 +5,7 @@
 pub mod app_host;
 pub mod app_process;
 mod https;
+pub mod platforms;
 pub mod processes;
 pub mod push_crypto;
 pub mod push_service;
