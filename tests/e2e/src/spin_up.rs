@@ -66,15 +66,24 @@ pub(crate) fn command(
         command.arg("--runtime-config-file").arg(absolute(rc)?);
     }
     // Spin reads a `.env` file from its working directory into the variables: run it where
-    // there is none (the state directory, else the log directory), not in the repository.
+    // there is none (the state directory, else one of this run's beside its log), not in the
+    // repository.
     let cwd = match &options.state_dir {
         Some(state) => {
             let state = absolute(state)?;
             command.arg("--state-dir").arg(&state);
             state
         }
-        None => log_dir(),
+        None => {
+            let own = log.with_extension("d");
+            std::fs::create_dir_all(&own)
+                .with_context(|| format!("cannot create {}", own.display()))?;
+            own
+        }
     };
+    // `spin up` writes the locked app into a `spinup-*` directory under /tmp that only a clean
+    // exit removes; the tests end Spin with SIGKILL, so it goes beside the state instead.
+    command.arg("--temp").arg(cwd.join("spin-up"));
     command.current_dir(cwd);
     Ok(command)
 }
