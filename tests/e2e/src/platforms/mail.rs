@@ -13,7 +13,9 @@
 //! `Subject`, `TextBody` / `HtmlBody`, `Headers` (`[{"Name", "Value"}]`), `MessageStream`.
 //! Answers `{"To", "SubmittedAt", "MessageID", "ErrorCode": 0, "Message": "OK"}`; errors
 //! `{"ErrorCode", "Message"}`: 401 code 10, 422 codes 300 (invalid request), 400 (sender
-//! signature), 402 (invalid JSON), 406 (inactive recipient), 1235 (unknown stream), 429.
+//! signature), 402 (invalid JSON), 406 (inactive recipient), 1235 (unknown stream), 429. A body
+//! that is not JSON gets 415 with code 409 ("JSON required"), a choice: the status is not
+//! documented.
 
 use std::collections::{HashMap, HashSet};
 

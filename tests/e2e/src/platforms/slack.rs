@@ -4,7 +4,8 @@
 //! 400 `no_text`, 400 `invalid_blocks` (over 50 blocks, section text over 3000, header over
 //! 150, unknown block types), 403 `action_prohibited`, 404 `no_service` (removed or unknown
 //! webhook), 410 `channel_is_archived`, 429 with `Retry-After`. Text over 40,000 characters is
-//! truncated, as Slack does, and the record says so.
+//! truncated, as Slack does, and the record says so. The documentation says nothing of other
+//! methods; they get 405 `invalid_method` here, a choice.
 
 use std::collections::HashMap;
 

@@ -4,7 +4,8 @@
 //! `parameters.retry_after` on 429). Played: `getMe`, `sendMessage` (chat, text of 1-4096
 //! characters after entities parsing, `parse_mode`), `setWebhook` / `deleteWebhook` /
 //! `getWebhookInfo`; and the other direction, an update pushed to the bot's webhook with
-//! `X-Telegram-Bot-Api-Secret-Token`, as Telegram does after `setWebhook`.
+//! `X-Telegram-Bot-Api-Secret-Token`, as Telegram does after `setWebhook`. The documentation
+//! names only GET and POST; other methods get 405 here, a choice. Multipart bodies are not played.
 
 use std::collections::HashMap;
 
