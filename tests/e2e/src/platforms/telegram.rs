@@ -190,7 +190,13 @@ fn handle(shared: &mut Shared<State>, call: &Call) -> Outcome {
                           "can_read_all_group_messages": false, "supports_inline_queries": false}),
         "sendmessage" => {
             let Some(chat) = chat_id(&params) else {
-                return bad("chat_id is empty".into());
+                // An @username or other text names no private chat played here.
+                let what = if params.contains_key("chat_id") {
+                    "chat not found"
+                } else {
+                    "chat_id is empty"
+                };
+                return bad(what.into());
             };
             let Some(text) = text_param(&params, "text").filter(|t| !t.is_empty()) else {
                 return bad("message text is empty".into());
