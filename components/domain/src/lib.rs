@@ -13,7 +13,7 @@
 //! - [`dispatch`]: the relay → dispatch contract and which triggers fire; [`delivery`]: delivery
 //!   state, answers, retries; [`claims`]: who sends each attempt (leases, at least once);
 //!   [`fanout`]: claim, send and record a batch's jobs; [`destination`]: refused destinations; [`notification`]: what a
-//!   person reads.
+//!   person reads; [`message`]: the templates a person shapes it with.
 //! - [`cas`]: compare-and-swap updates safe on every Spin backend.
 //! - [`limits`]: caps on index lists and the anonymous creation rate per client address.
 //! - [`ownership`]: an account owner's proof (a wallet signature over a challenge), which keeps
@@ -45,6 +45,7 @@ pub mod kv;
 pub(crate) mod kv_testing;
 pub mod lease;
 pub mod limits;
+pub mod message;
 pub mod names;
 pub mod notification;
 pub mod operator;

@@ -86,12 +86,9 @@ fn field_text(value: &Value) -> String {
     }
 }
 
-fn truncate(mut s: String, max: usize) -> String {
-    if s.chars().count() > max {
-        s = s.chars().take(max - 1).collect();
-        s.push('…');
-    }
-    s
+/// `s` within `max` characters, cut at a word with "…" (the rule every channel's form uses).
+fn truncate(s: String, max: usize) -> String {
+    crate::message::cut_at_word(&s, max)
 }
 
 /// The sentence for a balance movement as seen from the trigger's account.
