@@ -337,16 +337,14 @@ fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiRe
 }
 
 /// Refuses loopback, private and link-local destinations up front (unless the deployment allows
-/// them), so a trigger that could never deliver is not stored.
+/// them), and channels the deployment does not enable, so a trigger that could never deliver is
+/// not stored.
 fn check_destination(action: Option<&ActionSpec>) -> ApiResult<()> {
     let allow = variable("allow_private_destinations").is_some_and(|v| v.trim() == "true");
-    let (url, field) = match action {
-        Some(ActionSpec::WebPush(push)) => (&push.endpoint, "action.web_push.endpoint"),
-        Some(ActionSpec::Webhook(hook)) => (&hook.url, "action.webhook.url"),
-        None => return Ok(()),
-    };
-    aurras_domain::destination::check_destination(url, allow)
-        .map_err(|m| ApiError::invalid(field, m))
+    match action {
+        Some(action) => action.admit(&deliver::platforms(), allow),
+        None => Ok(()),
+    }
 }
 
 /// `GET /api/push/public-key`: the VAPID key pages subscribe with.

@@ -1,11 +1,13 @@
-//! Trigger actions: where a matching event is delivered (a browser's Web Push subscription, or a
-//! webhook URL).
+//! Trigger actions: where a matching event is delivered (a browser's Web Push subscription, a
+//! webhook URL, or a chat or phone channel of [`crate::channel`]).
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::channel::telegram::Telegram;
+use crate::channel::{discord, ntfy, slack, telegram, ChatHook, Platforms};
 use crate::error::{ApiError, ApiResult};
 
 /// The keys of a browser's `PushSubscription`.
@@ -51,6 +53,14 @@ pub enum ActionSpec {
     WebPush(WebPush),
     /// POST to a URL.
     Webhook(WebhookSpec),
+    /// Post to a Telegram chat through the operator's bot.
+    Telegram(Telegram),
+    /// Post to a Discord channel's incoming webhook.
+    Discord(ChatHook),
+    /// Post to a Slack channel's incoming webhook.
+    Slack(ChatHook),
+    /// Publish to an ntfy topic (phone notifications).
+    Ntfy(ntfy::Ntfy),
 }
 
 /// A stored webhook: the URL and its signing secret (`whsec_…`, Standard Webhooks).
@@ -70,6 +80,14 @@ pub enum Action {
     WebPush(WebPush),
     /// POST to a URL.
     Webhook(Webhook),
+    /// A Telegram chat.
+    Telegram(Telegram),
+    /// A Discord incoming webhook.
+    Discord(ChatHook),
+    /// A Slack incoming webhook.
+    Slack(ChatHook),
+    /// An ntfy topic.
+    Ntfy(ntfy::Ntfy),
 }
 
 fn decode_b64url(s: &str) -> Option<Vec<u8>> {
@@ -160,16 +178,67 @@ impl ActionSpec {
                     secret,
                 }))
             }
+            ActionSpec::Telegram(t) => Ok(Action::Telegram(t)),
+            ActionSpec::Discord(h) => Ok(Action::Discord(h)),
+            ActionSpec::Slack(h) => Ok(Action::Slack(h)),
+            ActionSpec::Ntfy(n) => Ok(Action::Ntfy(n)),
         }
+    }
+
+    /// Checks what depends on the deployment: private destinations (unless `allow_private`) and
+    /// whether the channel is enabled, with its platform's hosts.
+    pub fn admit(&self, platforms: &Platforms, allow_private: bool) -> ApiResult<()> {
+        let (url, field) = match self {
+            ActionSpec::WebPush(push) => (&push.endpoint, "action.web_push.endpoint"),
+            ActionSpec::Webhook(hook) => (&hook.url, "action.webhook.url"),
+            ActionSpec::Telegram(t) => return telegram::validate(t, platforms),
+            ActionSpec::Discord(h) => {
+                discord::validate(h, platforms)?;
+                (&h.url, "action.discord.url")
+            }
+            ActionSpec::Slack(h) => {
+                slack::validate(h, platforms)?;
+                (&h.url, "action.slack.url")
+            }
+            ActionSpec::Ntfy(n) => {
+                ntfy::validate(n, platforms)?;
+                match &n.server {
+                    Some(server) => (server, "action.ntfy.server"),
+                    None => return Ok(()),
+                }
+            }
+        };
+        crate::destination::check_destination(url, allow_private)
+            .map_err(|m| ApiError::invalid(field, m))
     }
 }
 
 impl Action {
     /// The action as shown to its owner: the webhook secret is never shown again.
+    /// Chat webhook URLs and ntfy tokens are credentials: shown masked.
     pub fn view(&self) -> Value {
+        use crate::channel::masked_url;
         match self {
             Action::WebPush(push) => serde_json::json!({ "web_push": push }),
             Action::Webhook(hook) => serde_json::json!({ "webhook": { "url": hook.url } }),
+            Action::Telegram(t) => serde_json::json!({ "telegram": t }),
+            Action::Discord(h) => serde_json::json!({ "discord": { "url": masked_url(&h.url) } }),
+            Action::Slack(h) => serde_json::json!({ "slack": { "url": masked_url(&h.url) } }),
+            Action::Ntfy(n) => serde_json::json!({ "ntfy": {
+                "server": n.server, "topic": n.topic, "token": n.token.as_ref().map(|_| "(set)"),
+            }}),
+        }
+    }
+
+    /// The channel's name, as the action's key.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Action::WebPush(_) => "web_push",
+            Action::Webhook(_) => "webhook",
+            Action::Telegram(_) => "telegram",
+            Action::Discord(_) => "discord",
+            Action::Slack(_) => "slack",
+            Action::Ntfy(_) => "ntfy",
         }
     }
 
@@ -177,7 +246,7 @@ impl Action {
     pub fn push_endpoint(&self) -> Option<&str> {
         match self {
             Action::WebPush(p) => Some(&p.endpoint),
-            Action::Webhook(_) => None,
+            _ => None,
         }
     }
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::action::Action;
 use crate::answer::Answer;
+use crate::channel::{self, Platforms, Post};
 use crate::delivery::{classify_push, classify_webhook, Outcome, RetrySchedule, Round};
 use crate::destination::check_destination;
 use crate::envelope::Envelope;
@@ -264,6 +265,8 @@ pub struct DeliveryConfig {
     pub claim_lease_ms: u64,
     /// `max_in_flight_per_host`: deliveries in flight to one host at a time; the rest queue.
     pub max_in_flight_per_host: usize,
+    /// Where the chat and phone platforms live.
+    pub platforms: Platforms,
 }
 
 /// How long a push service keeps a notification for an offline device.
@@ -291,6 +294,8 @@ pub struct Job {
 /// An HTTP request to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
+    /// `POST` or `PUT`.
+    pub method: String,
     /// The URL.
     pub url: String,
     /// Headers, lower-case names.
@@ -374,6 +379,7 @@ impl Job {
                     other => BuildError::Trigger(other.to_string()),
                 })?;
                 Ok(HttpRequest {
+                    method: "POST".into(),
                     url: push.url,
                     headers: push.headers,
                     body: push.body,
@@ -403,12 +409,60 @@ impl Job {
                         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
                 );
                 Ok(HttpRequest {
+                    method: "POST".into(),
                     url: hook.url.clone(),
                     headers,
                     body,
                 })
             }
+            Action::Telegram(t) => self.post(config, |post| {
+                channel::telegram::request(t, &config.platforms, post)
+            }),
+            Action::Discord(h) => {
+                check_destination(&h.url, config.allow_private).map_err(BuildError::Trigger)?;
+                self.post(config, |post| channel::discord::request(h, post))
+            }
+            Action::Slack(h) => {
+                check_destination(&h.url, config.allow_private).map_err(BuildError::Trigger)?;
+                self.post(config, |post| channel::slack::request(h, post))
+            }
+            Action::Ntfy(n) => {
+                if let Some(server) = channel::ntfy::server(n, &config.platforms) {
+                    check_destination(server, config.allow_private).map_err(BuildError::Trigger)?;
+                }
+                self.post(config, |post| {
+                    channel::ntfy::request(n, &config.platforms, post)
+                })
+            }
         }
+    }
+
+    /// A chat or phone channel's request for this job's notification. A platform the
+    /// deployment no longer enables is the deployment's to fix, so it is retried.
+    fn post(
+        &self,
+        config: &DeliveryConfig,
+        build: impl FnOnce(&Post<'_>) -> Result<HttpRequest, String>,
+    ) -> Result<HttpRequest, BuildError> {
+        let note = Notification::for_event(
+            &self.trigger,
+            &self.envelope,
+            self.token.as_ref(),
+            config.explorer_url.as_deref(),
+        );
+        let id = message_id(&self.envelope.id, &self.trigger.id);
+        build(&Post {
+            note: &note,
+            message_id: &id,
+            test: self.test,
+        })
+        .map_err(|why| {
+            if why.contains("not enabled") {
+                BuildError::Deployment(why)
+            } else {
+                BuildError::Trigger(why)
+            }
+        })
     }
 
     /// What the answer means, by the kind of destination.
@@ -416,6 +470,10 @@ impl Job {
         match self.trigger.action {
             Action::WebPush(_) => classify_push(answer),
             Action::Webhook(_) => classify_webhook(answer),
+            Action::Telegram(_) => channel::telegram::classify(answer),
+            Action::Discord(_) => channel::discord::classify(answer),
+            Action::Slack(_) => channel::slack::classify(answer),
+            Action::Ntfy(_) => channel::ntfy::classify(answer),
         }
     }
 }
@@ -487,6 +545,7 @@ mod tests {
             schedule: RetrySchedule::default(),
             claim_lease_ms: 60_000,
             max_in_flight_per_host: 8,
+            platforms: Platforms::default(),
         };
         assert!(matches!(job.request(&config, 0), Err(Outcome::Retry(_))));
         config.vapid = Some(VapidKey::generate().0);

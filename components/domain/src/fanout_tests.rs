@@ -84,6 +84,7 @@ fn config() -> DeliveryConfig {
         schedule: RetrySchedule::parse("5s,1m").expect("schedule"),
         claim_lease_ms: 60_000,
         max_in_flight_per_host: 8,
+        platforms: crate::channel::Platforms::default(),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod answer;
 pub mod api;
 pub mod cas;
 pub mod catalog;
+pub mod channel;
 pub mod claims;
 pub mod delivery;
 pub mod destination;

@@ -1,6 +1,7 @@
 //! Sending deliveries: the domain's fan-out (claim, send, record) over Spin's key-value store
 //! and outbound HTTP, with the settings from the Spin variables.
 
+use aurras_domain::channel::Platforms;
 use aurras_domain::claims::{parse_lease, Holder, DEFAULT_LEASE_MS};
 use aurras_domain::delivery::RetrySchedule;
 use aurras_domain::dispatch::{DeliveryConfig, HttpRequest, Job};
@@ -59,7 +60,14 @@ pub fn config() -> DeliveryConfig {
         schedule,
         claim_lease_ms,
         max_in_flight_per_host,
+        platforms: platforms(),
     }
+}
+
+/// The chat and phone platforms' variables, read as set: an operator who sets one with a default
+/// (`discord_hosts`, `ntfy_server`, …) to the empty string turns that channel off.
+pub fn platforms() -> Platforms {
+    Platforms::from_variables(|name| spin_sdk::variables::get(name).ok())
 }
 
 /// Outbound HTTP for the domain's fan-out: requests start as they are sent, a bounded number

@@ -17,7 +17,7 @@ use wasi::http::types::{
 };
 use wasi::io::poll;
 
-/// One request to send: the domain's request, POSTed.
+/// One request to send: the domain's request (a POST, or a PUT).
 pub use aurras_domain::dispatch::HttpRequest as Outgoing;
 
 /// How long to wait.
@@ -93,8 +93,12 @@ fn start(req: &Outgoing, timeouts: &Timeouts) -> Result<FutureIncomingResponse, 
         .collect();
     let headers = Fields::from_list(&pairs).map_err(|e| format!("bad header: {e:?}"))?;
     let request = OutgoingRequest::new(headers);
+    let method = match req.method.as_str() {
+        "PUT" => Method::Put,
+        _ => Method::Post,
+    };
     let setup = [
-        request.set_method(&Method::Post),
+        request.set_method(&method),
         request.set_scheme(Some(&url.scheme)),
         request.set_authority(Some(&url.authority)),
         request.set_path_with_query(Some(&url.path)),

@@ -39,7 +39,7 @@ fn new_trigger(src: &Source, account: &str, action: Value) -> NewTrigger {
 fn stored_secret(reg: &Registry<'_, impl KeyValue>, id: &str) -> Option<String> {
     match reg.trigger(id, Caller::Operator).expect("read").action {
         crate::action::Action::Webhook(h) => Some(h.secret),
-        crate::action::Action::WebPush(_) => None,
+        _ => None,
     }
 }
 

@@ -172,9 +172,33 @@ fn action() -> BoxedStrategy<Value> {
         ),
     ]);
     let hook = object(vec![("url", https())]);
+    let chat_url = || {
+        prop_oneof![
+            "https://(discord.com|hooks.slack.com|x.example)/(api/webhooks|services/T1/B2)/[a-z0-9]{0,8}(/[a-z0-9]{0,4})?"
+                .prop_map(Value::String),
+            https(),
+        ]
+        .boxed()
+    };
+    let ntfy = object(vec![
+        (
+            "topic",
+            prop_oneof!["[a-z_-]{0,70}".prop_map(Value::String), json()].boxed(),
+        ),
+        ("server", https()),
+        (
+            "token",
+            prop_oneof!["tk_[a-z0-9]{0,10}".prop_map(Value::String), json()].boxed(),
+        ),
+    ]);
+    let chat_id = prop_oneof![number(), "@?[a-z_]{0,40}".prop_map(Value::String), json()].boxed();
     prop_oneof![
         5 => push.prop_map(|p| json!({ "web_push": p })),
         5 => hook.prop_map(|h| json!({ "webhook": h })),
+        2 => object(vec![("url", chat_url())]).prop_map(|h| json!({ "discord": h })),
+        2 => object(vec![("url", chat_url())]).prop_map(|h| json!({ "slack": h })),
+        2 => ntfy.prop_map(|n| json!({ "ntfy": n })),
+        2 => object(vec![("chat_id", chat_id)]).prop_map(|t| json!({ "telegram": t })),
         1 => json(),
     ]
     .boxed()
@@ -396,6 +420,7 @@ proptest! {
     #[test]
     fn actions_validate_without_panicking(body in action()) {
         check(parse_json::<ActionSpec>(&bytes(&body)), |spec| {
+            spec.admit(&aurras_domain::channel::Platforms::default(), true)?;
             match spec.validate(None, || "whsec_bmV3".to_owned())? {
                 Action::WebPush(push) => {
                     let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).or_else(|_| URL_SAFE.decode(s));
@@ -404,6 +429,11 @@ proptest! {
                     assert!(push.endpoint.starts_with("https://"));
                 }
                 Action::Webhook(hook) => assert!(hook.url.starts_with("https://")),
+                Action::Discord(hook) | Action::Slack(hook) => {
+                    assert!(hook.url.starts_with("https://"));
+                }
+                Action::Telegram(t) => assert!(t.chat_id.is_some()),
+                Action::Ntfy(n) => assert!(!n.topic.is_empty()),
             }
             Ok(())
         }, &["action"])?;

@@ -1,0 +1,286 @@
+//! Chat and phone channels through the compiled components: triggers made through the API for
+//! Telegram, Discord, Slack and ntfy, a signed batch posted to `/dispatch` as the relay does, and
+//! local HTTPS servers that play each platform from its documentation
+//! (`aurras_e2e::platforms`), which refuse any call the real platform would refuse. Each checks
+//! what a person reads: the amount with its token, the sender, the link to the block.
+
+use std::time::Duration;
+
+use aurras_e2e::platforms::discord::DiscordWebhooks;
+use aurras_e2e::platforms::ntfy::NtfyServer;
+use aurras_e2e::platforms::slack::SlackWebhooks;
+use aurras_e2e::platforms::telegram::{Bot, TelegramBotApi};
+use aurras_e2e::platforms::Fault;
+use aurras_e2e::world::{batch, transfer, Settings, World, ALICE, BOB};
+use serde_json::{json, Value};
+
+const PAS: u128 = 10_000_000_000;
+/// What every channel must show of a 3 PAS transfer from Alice to Bob in block 7.
+const AMOUNT: &str = "3 PAS";
+const SENDER: &str = "5Grw…utQY";
+const LINK: &str = "https://explorer.test/paseo/block/7";
+
+struct Channels {
+    w: World,
+    telegram: TelegramBotApi,
+    bot: Bot,
+    discord: DiscordWebhooks,
+    slack: SlackWebhooks,
+    ntfy: NtfyServer,
+    _rc: tempfile::TempDir,
+}
+
+/// A world whose app trusts the platforms (all on `localhost`, from the world's test CA) and
+/// points each platform's variable at its local server.
+async fn channels() -> Channels {
+    let w = World::start(Settings::default()).await.expect("world");
+    let telegram = TelegramBotApi::start(&w.ca).await.expect("telegram");
+    let bot = telegram.bot("aurras_test_bot");
+    let discord = DiscordWebhooks::start(&w.ca).await.expect("discord");
+    let slack = SlackWebhooks::start(&w.ca).await.expect("slack");
+    let ntfy = NtfyServer::start(&w.ca).await.expect("ntfy");
+    let rc = tempfile::tempdir().expect("tempdir");
+    let rc_path = rc.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc_path,
+        format!(
+            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\", \"127.0.0.1\"]\nca_roots_file = {:?}\n",
+            w.ca.ca_file().display().to_string()
+        ),
+    )
+    .expect("runtime config");
+    let mut w = w;
+    let vars = [
+        ("TELEGRAM_API", telegram.base_url()),
+        ("TELEGRAM_BOT_TOKEN", bot.token.clone()),
+        ("TELEGRAM_BOT_NAME", bot.username.clone()),
+        ("DISCORD_HOSTS", "localhost".to_owned()),
+        ("SLACK_HOSTS", "localhost".to_owned()),
+        ("NTFY_SERVER", ntfy.base_url()),
+    ];
+    w.app
+        .restart_with(|o| {
+            o.runtime_config = Some(rc_path.clone());
+            for (name, value) in vars {
+                o.variables.insert(format!("SPIN_VARIABLE_{name}"), value);
+            }
+        })
+        .await
+        .expect("restart");
+    Channels {
+        w,
+        telegram,
+        bot,
+        discord,
+        slack,
+        ntfy,
+        _rc: rc,
+    }
+}
+
+fn bob_in() -> Option<Value> {
+    Some(json!({"balance": {"account": BOB, "direction": "in"}}))
+}
+
+fn shows_the_transfer(platform: &str, text: &str) {
+    for part in [AMOUNT, SENDER, LINK] {
+        assert!(text.contains(part), "{platform} shows {part:?}: {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_reaches_telegram_discord_slack_and_ntfy() {
+    let c = channels().await;
+    let person = c.telegram.person("Bob");
+    let discord = c.discord.webhook();
+    let slack = c.slack.webhook();
+    for action in [
+        json!({"telegram": {"chat_id": person.id}}),
+        json!({"discord": {"url": discord.url}}),
+        json!({"slack": {"url": slack.url}}),
+        json!({"ntfy": {"topic": "bob_payments"}}),
+    ] {
+        c.w.trigger(bob_in(), action.clone(), json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
+    }
+    let event = transfer(7, 0, ALICE, BOB, 3 * PAS);
+    let answer = c.w.dispatch(&batch(&[&event])).await.expect("dispatch");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["retries"], json!([]), "all delivered");
+
+    let sent = c.telegram.sent_to(person);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].bot_token, c.bot.token);
+    shows_the_transfer("Telegram", &sent[0].shown.text);
+    let posted = c.discord.posted(&discord);
+    assert_eq!(posted.len(), 1);
+    shows_the_transfer("Discord", &posted[0].readable);
+    assert_eq!(posted[0].body["allowed_mentions"], json!({"parse": []}));
+    let posted = c.slack.posted(&slack);
+    assert_eq!(posted.len(), 1);
+    shows_the_transfer("Slack", &posted[0].readable);
+    assert!(
+        posted[0].links.iter().any(|l| l == LINK),
+        "{:?}",
+        posted[0].links
+    );
+    let published = c.ntfy.published("bob_payments");
+    assert_eq!(published.len(), 1);
+    let note = &published[0];
+    shows_the_transfer(
+        "ntfy",
+        &format!(
+            "{} {} {}",
+            note.title.as_deref().unwrap_or_default(),
+            note.message,
+            note.click.as_deref().unwrap_or_default()
+        ),
+    );
+    assert_eq!(note.click.as_deref(), Some(LINK));
+    for refused in [
+        c.telegram.server().rejections(),
+        c.discord.server().rejections(),
+        c.slack.server().rejections(),
+        c.ntfy.server().rejections(),
+    ] {
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_throttle_and_gone_destinations_pause_their_trigger() {
+    let c = channels().await;
+    let discord = c.discord.webhook();
+    let limited =
+        c.w.trigger(
+            bob_in(),
+            json!({"discord": {"url": discord.url}}),
+            json!({}),
+        )
+        .await
+        .expect("discord");
+    let person = c.telegram.person("Bob");
+    let blocked =
+        c.w.trigger(
+            bob_in(),
+            json!({"telegram": {"chat_id": person.id}}),
+            json!({}),
+        )
+        .await
+        .expect("telegram");
+    c.discord.server().fail_next(
+        1,
+        Fault::RateLimited {
+            retry_after_secs: 2,
+        },
+    );
+    c.telegram.block(person);
+
+    let event = transfer(7, 0, ALICE, BOB, 3 * PAS);
+    let answer = c.w.dispatch(&batch(&[&event])).await.expect("dispatch");
+    let retries = answer.body["retries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(retries.len(), 1, "only the throttled one: {}", answer.body);
+    assert_eq!(retries[0]["item"]["trigger"], limited["id"]);
+    let state = c.w.read(&limited).await.expect("read");
+    assert_eq!(state["delivery"]["last_attempt"]["outcome"], "throttled");
+    assert_eq!(state["delivery"]["consecutive_failures"], 0);
+    let paused = c.w.read(&blocked).await.expect("read");
+    assert_eq!(paused["status"]["active"], false, "{paused}");
+    assert!(
+        paused["status"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("blocked")),
+        "{paused}"
+    );
+
+    // The retry, when due, is sent once and delivered.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let due = json!({"retries": [{"attempt": retries[0]["attempt"], "item": retries[0]["item"]}]});
+    let answer = c.w.dispatch(&due).await.expect("retry");
+    assert_eq!(answer.body["retries"], json!([]), "{}", answer.body);
+    assert_eq!(c.discord.posted(&discord).len(), 1);
+    c.discord.delete(&discord);
+    let later = transfer(8, 0, ALICE, BOB, 3 * PAS);
+    c.w.dispatch(&batch(&[&later])).await.expect("dispatch");
+    let gone = c.w.read(&limited).await.expect("read");
+    assert_eq!(gone["status"]["active"], false, "a deleted webhook: {gone}");
+}
+
+/// Creating a trigger with `action` is refused with 422 naming `field`.
+async fn refuse(w: &World, action: Value, field: &str) -> aurras_e2e::Answer {
+    let body = json!({"source": w.source, "event": "Balances.Transfer", "action": action});
+    let a = w
+        .app
+        .call("POST", "/api/triggers", None, Some(&body))
+        .await
+        .expect("call");
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.body["error"]["field"], field, "{}", a.body);
+    a
+}
+
+#[tokio::test]
+async fn channels_are_refused_where_not_enabled_or_off_platform() {
+    let mut c = channels().await;
+    refuse(
+        &c.w,
+        json!({"discord": {"url": "https://example.com/api/webhooks/1/t"}}),
+        "action.discord.url",
+    )
+    .await;
+    refuse(&c.w, json!({"telegram": {}}), "action.telegram.chat_id").await;
+    refuse(
+        &c.w,
+        json!({"ntfy": {"topic": "no spaces"}}),
+        "action.ntfy.topic",
+    )
+    .await;
+
+    // An operator who turns a channel off.
+    c.w.app
+        .restart_with(|o| {
+            o.variables
+                .insert("SPIN_VARIABLE_TELEGRAM_BOT_TOKEN".into(), String::new());
+        })
+        .await
+        .expect("restart");
+    let a = refuse(
+        &c.w,
+        json!({"telegram": {"chat_id": 42}}),
+        "action.telegram",
+    )
+    .await;
+    assert!(
+        a.body.to_string().contains("not enabled on this server"),
+        "{}",
+        a.body
+    );
+
+    // A test fire shows the channel's answer.
+    let slack = c.slack.webhook();
+    let created =
+        c.w.trigger(bob_in(), json!({"slack": {"url": slack.url}}), json!({}))
+            .await
+            .expect("slack");
+    let fired = c.w.fire_test(&created).await.expect("test");
+    assert_eq!(fired.body["outcome"], "delivered", "{}", fired.body);
+    let posted = c.slack.posted(&slack);
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0].readable.contains("Test:"),
+        "{}",
+        posted[0].readable
+    );
+    let view = c.w.read(&created).await.expect("read");
+    assert!(
+        !view["action"]["slack"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&slack.path[slack.path.len() - 6..]),
+        "the webhook's secret path is masked: {view}"
+    );
+}
