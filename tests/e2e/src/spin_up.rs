@@ -51,29 +51,12 @@ pub(crate) fn command(
     let out =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone()?;
-    let mut command = Command::new(spin);
-    command
-        .arg("up")
-        .arg("--from")
-        .arg(absolute(&options.manifest)?)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .envs(&options.variables)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    if let Some(rc) = &options.runtime_config {
-        command.arg("--runtime-config-file").arg(absolute(rc)?);
-    }
     // Spin reads a `.env` file from its working directory into the variables: run it where
     // there is none (the state directory, else one of this run's beside its log), not in the
     // repository.
-    let cwd = match &options.state_dir {
-        Some(state) => {
-            let state = absolute(state)?;
-            command.arg("--state-dir").arg(&state);
-            state
-        }
+    let state = options.state_dir.as_deref().map(absolute).transpose()?;
+    let cwd = match &state {
+        Some(state) => state.clone(),
         None => {
             let own = log.with_extension("d");
             std::fs::create_dir_all(&own)
@@ -81,10 +64,30 @@ pub(crate) fn command(
             own
         }
     };
-    // `spin up` writes the locked app into a `spinup-*` directory under /tmp that only a clean
-    // exit removes; the tests end Spin with SIGKILL, so it goes beside the state instead.
-    command.arg("--temp").arg(cwd.join("spin-up"));
-    command.current_dir(cwd);
+    let mut command = Command::new(spin);
+    // `spin up`'s own options come first: it hands everything from the first option it does not
+    // know (`--listen`) on to the trigger, which would refuse `--temp`.
+    command
+        .arg("up")
+        // `spin up` writes the locked app into a `spinup-*` directory under /tmp that only a
+        // clean exit removes; the tests end Spin with SIGKILL, so it goes beside the state.
+        .arg("--temp")
+        .arg(cwd.join("spin-up"))
+        .arg("--from")
+        .arg(absolute(&options.manifest)?)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .envs(&options.variables)
+        .current_dir(&cwd)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    if let Some(rc) = &options.runtime_config {
+        command.arg("--runtime-config-file").arg(absolute(rc)?);
+    }
+    if let Some(state) = &state {
+        command.arg("--state-dir").arg(state);
+    }
     Ok(command)
 }
 
