@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 mod http;
+mod matrix;
 
 use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};
@@ -148,8 +149,9 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
                 let client = client_key(header(req, "spin-client-addr"));
                 RateLimiter::new(&state.kv, rate).admit(&client, now_millis())?;
             }
-            let req = parse_json::<NewTrigger>(&body)?;
+            let mut req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
+            matrix::join(Some(&mut req.action))?;
             let created = registry
                 .with_caps(limits.caps)
                 .create_trigger(req, &now())?;
@@ -181,8 +183,13 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         }
         Operation::PushPublicKey => push_public_key()?,
         Operation::ReplaceTrigger => {
-            let req = parse_json::<NewTrigger>(&body)?;
+            let mut req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
+            if matrix::is_matrix(Some(&req.action)) {
+                // Only the trigger's owner makes the bot join a room.
+                registry.trigger(&param("id"), caller)?;
+                matrix::join(Some(&mut req.action))?;
+            }
             let changed = registry.with_caps(limits()?.caps).replace_trigger(
                 &param("id"),
                 caller,
@@ -192,8 +199,12 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(200, changed_view(&changed))
         }
         Operation::PatchTrigger => {
-            let patch = parse_json::<TriggerPatch>(&body)?;
+            let mut patch = parse_json::<TriggerPatch>(&body)?;
             check_destination(patch.action.as_ref())?;
+            if matrix::is_matrix(patch.action.as_ref()) {
+                registry.trigger(&param("id"), caller)?;
+                matrix::join(patch.action.as_mut())?;
+            }
             let changed = registry.with_caps(limits()?.caps).patch_trigger(
                 &param("id"),
                 caller,

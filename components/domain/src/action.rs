@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::channel::telegram::Telegram;
-use crate::channel::{discord, ntfy, slack, telegram, ChatHook, Platforms};
+use crate::channel::{discord, matrix, ntfy, slack, telegram, ChatHook, Platforms};
 use crate::error::{ApiError, ApiResult};
 
 /// The keys of a browser's `PushSubscription`.
@@ -61,6 +61,8 @@ pub enum ActionSpec {
     Slack(ChatHook),
     /// Publish to an ntfy topic (phone notifications).
     Ntfy(ntfy::Ntfy),
+    /// Post to a Matrix room through the operator's bot account.
+    Matrix(matrix::Matrix),
 }
 
 /// A stored webhook: the URL and its signing secret (`whsec_…`, Standard Webhooks).
@@ -88,6 +90,8 @@ pub enum Action {
     Slack(ChatHook),
     /// An ntfy topic.
     Ntfy(ntfy::Ntfy),
+    /// A Matrix room the bot joined.
+    Matrix(matrix::Matrix),
 }
 
 fn decode_b64url(s: &str) -> Option<Vec<u8>> {
@@ -182,6 +186,12 @@ impl ActionSpec {
             ActionSpec::Discord(h) => Ok(Action::Discord(h)),
             ActionSpec::Slack(h) => Ok(Action::Slack(h)),
             ActionSpec::Ntfy(n) => Ok(Action::Ntfy(n)),
+            // The API joins the room before this and stores the id the join answered.
+            ActionSpec::Matrix(m) if m.room_id.is_some() => Ok(Action::Matrix(m)),
+            ActionSpec::Matrix(_) => Err(ApiError::invalid(
+                "action.matrix.room",
+                "the bot has not joined this room",
+            )),
         }
     }
 
@@ -192,6 +202,7 @@ impl ActionSpec {
             ActionSpec::WebPush(push) => (&push.endpoint, "action.web_push.endpoint"),
             ActionSpec::Webhook(hook) => (&hook.url, "action.webhook.url"),
             ActionSpec::Telegram(t) => return telegram::validate(t, platforms),
+            ActionSpec::Matrix(m) => return matrix::validate(m, platforms),
             ActionSpec::Discord(h) => {
                 discord::validate(h, platforms)?;
                 (&h.url, "action.discord.url")
@@ -227,6 +238,7 @@ impl Action {
             Action::Ntfy(n) => serde_json::json!({ "ntfy": {
                 "server": n.server, "topic": n.topic, "token": n.token.as_ref().map(|_| "(set)"),
             }}),
+            Action::Matrix(m) => serde_json::json!({ "matrix": m }),
         }
     }
 
@@ -239,6 +251,7 @@ impl Action {
             Action::Discord(_) => "discord",
             Action::Slack(_) => "slack",
             Action::Ntfy(_) => "ntfy",
+            Action::Matrix(_) => "matrix",
         }
     }
 

@@ -434,6 +434,10 @@ impl Job {
                     channel::ntfy::request(n, &config.platforms, post)
                 })
             }
+            // The homeserver is the operator's (a variable), so no destination check here.
+            Action::Matrix(m) => self.post(config, |post| {
+                channel::matrix::request(m, &config.platforms, post)
+            }),
         }
     }
 
@@ -474,6 +478,7 @@ impl Job {
             Action::Discord(_) => channel::discord::classify(answer),
             Action::Slack(_) => channel::slack::classify(answer),
             Action::Ntfy(_) => channel::ntfy::classify(answer),
+            Action::Matrix(_) => channel::matrix::classify(answer),
         }
     }
 }

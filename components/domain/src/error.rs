@@ -35,6 +35,9 @@ pub enum ErrorCode {
     RateLimited,
     /// The deployment lacks a setting the route needs (a Spin variable).
     NotConfigured,
+    /// A platform the request needs (a chat homeserver) did not answer, or not usefully; the
+    /// message says why, and retrying later may work.
+    PlatformUnavailable,
     /// Something failed inside; details are in the logs, not in the answer.
     Internal,
 }
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::TooManyTriggers | ErrorCode::RateLimited => 429,
             ErrorCode::Busy | ErrorCode::NotConfigured => 503,
             ErrorCode::Internal => 500,
+            ErrorCode::PlatformUnavailable => 502,
         }
     }
 }

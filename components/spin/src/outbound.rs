@@ -95,6 +95,8 @@ fn start(req: &Outgoing, timeouts: &Timeouts) -> Result<FutureIncomingResponse, 
     let request = OutgoingRequest::new(headers);
     let method = match req.method.as_str() {
         "PUT" => Method::Put,
+        // The API's one look-up before a create (Matrix's whoami, to name the bot).
+        "GET" => Method::Get,
         _ => Method::Post,
     };
     let setup = [

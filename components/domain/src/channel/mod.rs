@@ -8,6 +8,7 @@
 //! enabled on this server", and tests or self-hosted platforms point the variables elsewhere.
 
 pub mod discord;
+pub mod matrix;
 pub mod ntfy;
 pub mod slack;
 pub mod telegram;
@@ -44,6 +45,10 @@ pub struct Platforms {
     pub slack_hosts: Vec<String>,
     /// `ntfy_server`: the server used when a trigger names none (empty: ntfy disabled).
     pub ntfy_server: Option<String>,
+    /// `matrix_homeserver`: the bot account's homeserver (Matrix needs it and the token).
+    pub matrix_homeserver: Option<String>,
+    /// `matrix_access_token`: the bot account's access token.
+    pub matrix_access_token: Option<String>,
 }
 
 impl Default for Platforms {
@@ -80,6 +85,8 @@ impl Platforms {
             slack_hosts: hosts(&or("slack_hosts", DEFAULT_SLACK_HOSTS)),
             ntfy_server: Some(ntfy.trim().trim_end_matches('/').to_owned())
                 .filter(|s| !s.is_empty()),
+            matrix_homeserver: set("matrix_homeserver").map(|s| s.trim_end_matches('/').to_owned()),
+            matrix_access_token: set("matrix_access_token"),
         }
     }
 }

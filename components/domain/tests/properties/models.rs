@@ -434,6 +434,7 @@ proptest! {
                 }
                 Action::Telegram(t) => assert!(t.chat_id.is_some()),
                 Action::Ntfy(n) => assert!(!n.topic.is_empty()),
+                Action::Matrix(m) => assert!(m.room_id.is_some()),
             }
             Ok(())
         }, &["action"])?;
