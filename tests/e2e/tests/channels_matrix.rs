@@ -290,4 +290,23 @@ async fn a_rate_limit_throttles_and_a_kicked_bot_pauses_the_trigger() {
         "{paused}"
     );
     assert_eq!(m.hs.messages(&room).len(), 1);
+
+    // Invited again, one PATCH rejoins and resumes, and the next event arrives.
+    m.hs.invite(&room, &m.bot);
+    let id = created.body["id"].as_str().expect("id");
+    let a =
+        m.w.app
+            .call(
+                "PATCH",
+                &format!("/api/triggers/{id}"),
+                created.body["token"].as_str(),
+                Some(&json!({"action": {"matrix": {"room": "#alerts:localhost"}}, "active": true})),
+            )
+            .await
+            .expect("patch");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"]["active"], true, "{}", a.body);
+    let next = transfer(9, 0, ALICE, BOB, 3 * PAS);
+    m.w.dispatch(&batch(&[&next])).await.expect("dispatch");
+    assert_eq!(m.hs.messages(&room).len(), 2);
 }
