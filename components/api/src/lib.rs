@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 mod http;
+mod telegram;
 mod matrix;
 
 use aurras_domain::action::ActionSpec;
@@ -86,10 +87,14 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             OPENAPI.as_bytes().to_vec(),
         ));
     }
+    if route.operation == Operation::TelegramUpdate {
+        // Telegram's own authentication (a secret header), checked before anything else.
+        return telegram::update(req);
+    }
     let is_admin = check_access(req, route)?;
     let body = http::body(req, route)?;
     let state = State::open()?;
-    let registry = state.registry();
+    let registry = state.registry().with_telegram_bot(telegram::bot_name());
     let presented = bearer(req).unwrap_or_default();
     let caller = if is_admin {
         Caller::Operator
@@ -161,6 +166,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             if let aurras_domain::action::Action::Webhook(hook) = &created.trigger.action {
                 view["secret"] = json!(hook.secret);
             }
+            telegram::add_link(&mut view, &created.trigger);
             Answer::json(201, view).located(format!("/api/triggers/{}", created.trigger.id))
         }
         Operation::GetTrigger => {
@@ -237,7 +243,10 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
                 serde_json::to_value(&issued).map_err(|e| ApiError::internal(e.to_string()))?;
             Answer::json(200, answer).with_header("cache-control", "no-store".into())
         }
-        Operation::Health | Operation::OpenApi => unreachable!("answered above"),
+        Operation::SetTelegramWebhook => telegram::set_webhook(&state, &body)?,
+        Operation::Health | Operation::OpenApi | Operation::TelegramUpdate => {
+            unreachable!("answered above")
+        }
     })
 }
 

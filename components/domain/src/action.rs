@@ -182,6 +182,12 @@ impl ActionSpec {
                     secret,
                 }))
             }
+            // No chat given keeps what the stored action has: a chat a deep link connected (the
+            // client cannot name it) or the link still waiting for its /start.
+            ActionSpec::Telegram(t) if t.chat_id.is_none() => match keep {
+                Some(Action::Telegram(old)) => Ok(Action::Telegram(old.clone())),
+                _ => Ok(Action::Telegram(t)),
+            },
             ActionSpec::Telegram(t) => Ok(Action::Telegram(t)),
             ActionSpec::Discord(h) => Ok(Action::Discord(h)),
             ActionSpec::Slack(h) => Ok(Action::Slack(h)),
@@ -232,7 +238,7 @@ impl Action {
         match self {
             Action::WebPush(push) => serde_json::json!({ "web_push": push }),
             Action::Webhook(hook) => serde_json::json!({ "webhook": { "url": hook.url } }),
-            Action::Telegram(t) => serde_json::json!({ "telegram": t }),
+            Action::Telegram(t) => serde_json::json!({ "telegram": telegram::view(t) }),
             Action::Discord(h) => serde_json::json!({ "discord": { "url": masked_url(&h.url) } }),
             Action::Slack(h) => serde_json::json!({ "slack": { "url": masked_url(&h.url) } }),
             Action::Ntfy(n) => serde_json::json!({ "ntfy": {

@@ -42,6 +42,8 @@ pub enum Operation {
     GetLease,
     TakeLease,
     AccountChallenge,
+    TelegramUpdate,
+    SetTelegramWebhook,
 }
 
 /// One route.
@@ -63,6 +65,9 @@ pub struct Route {
 pub const MAX_SOURCE_BODY: usize = 16 * 1024 * 1024;
 /// Trigger bodies are small.
 pub const MAX_TRIGGER_BODY: usize = 64 * 1024;
+/// A Telegram update: a message of at most 4,096 characters with its entities and the sender's
+/// profile, well under this; more is not an update worth reading.
+pub const MAX_TELEGRAM_UPDATE: usize = 256 * 1024;
 
 const fn route(
     method: &'static str,
@@ -175,6 +180,22 @@ pub const ROUTES: &[Route] = &[
         0,
     ),
     route("POST", "/api/maintenance/reencrypt", Reencrypt, Admin, 0),
+    // Telegram pushes updates here; public, because Telegram authenticates with the
+    // X-Telegram-Bot-Api-Secret-Token header instead, checked first by the handler.
+    route(
+        "POST",
+        "/api/telegram/update",
+        TelegramUpdate,
+        Public,
+        MAX_TELEGRAM_UPDATE,
+    ),
+    route(
+        "POST",
+        "/api/operator/telegram/webhook",
+        SetTelegramWebhook,
+        Admin,
+        MAX_TRIGGER_BODY,
+    ),
 ];
 
 /// A path's parameters: `("id", "trg_…")`.

@@ -201,12 +201,21 @@ pub enum Skip {
     OtherEvent,
     /// The filter does not match.
     Filtered,
+    /// A Telegram trigger whose deep link no chat has opened yet: there is nowhere to send.
+    Unlinked,
 }
 
 /// Whether `trigger` fires for `envelope`; `source` is the trigger's source record, if it exists.
 pub fn fires(trigger: &Trigger, envelope: &Envelope, source: Option<&Source>) -> Result<(), Skip> {
     if !trigger.status.active {
         return Err(Skip::Paused);
+    }
+    // Here, before any claim, rather than as a failed request: an event that happened before
+    // the person connected is not owed to them (nothing is claimed, sent, recorded or retried,
+    // and the trigger is not paused for it), and a retry due for it is dropped by this same
+    // check.
+    if matches!(&trigger.action, Action::Telegram(t) if t.chat_id.is_none()) {
+        return Err(Skip::Unlinked);
     }
     match source {
         Some(s) if s.id == trigger.source && s.chain == envelope.chain => {}

@@ -19,6 +19,7 @@
 //! | `rate/create/<client>` | the client address's rate-limit window: start and count (compare-and-swap; see [`crate::limits`]) |
 //! | `rate/test/trigger/<id>`, `rate/test/client/<client>` | test-fire rate-limit windows of a trigger and of a client address (same shape; see [`crate::test_fire`]) |
 //! | `rate/expiry/<0-15>` | when each rate window above ends, so ended ones are deleted (compare-and-swap; see `limits/expiry.rs`) |
+//! | `telegram/link/<sha256 of code>` | the trigger a Telegram deep link's one-time code links, and when the code expires ([`crate::channel::telegram_link`]) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
 //! never lose each other's update. Spin's sqlite backend does not guard a compare-and-swap on a key
@@ -136,4 +137,10 @@ pub fn test_rate_client(client: &str) -> String {
 /// `count/<topic>`.
 pub fn topic_count(topic: &Topic) -> String {
     format!("count/{topic}")
+}
+
+/// `telegram/link/<hex sha256 of the code>`: a pending Telegram deep link. The key holds the
+/// code's hash, not the code, so whoever can list the store's keys still cannot link a chat.
+pub fn telegram_link(code_hash: &str) -> String {
+    format!("telegram/link/{code_hash}")
 }

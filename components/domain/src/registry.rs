@@ -7,7 +7,9 @@
 //! - `registry/triggers.rs`: triggers, their index lists and the caps on them
 //!   ([`crate::limits::Caps`]), and the lookup dispatch uses;
 //! - `registry/owners.rs`: owner-verified triggers ([`crate::ownership`]), indexed apart;
-//! - `registry/leases.rs`: which ingestor may produce a chain's events ([`crate::lease`]).
+//! - `registry/leases.rs`: which ingestor may produce a chain's events ([`crate::lease`]);
+//! - `registry/telegram.rs`: Telegram deep links, from the code to the linked chat
+//!   ([`crate::channel::telegram_link`]).
 
 use std::collections::BTreeSet;
 
@@ -31,6 +33,7 @@ mod hygiene_tests;
 mod leases;
 mod owners;
 mod reseal;
+mod telegram;
 #[cfg(test)]
 mod tests;
 mod triggers;
@@ -99,6 +102,8 @@ pub struct Registry<'a, S: KeyValue + ?Sized> {
     kv: &'a S,
     ring: &'a Keyring,
     caps: Caps,
+    /// `telegram_bot_name`, for the deep links of unlinked Telegram triggers.
+    telegram_bot: Option<String>,
 }
 
 impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
@@ -109,6 +114,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             kv,
             ring,
             caps: Caps::default(),
+            telegram_bot: None,
         }
     }
 

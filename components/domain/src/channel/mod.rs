@@ -12,6 +12,7 @@ pub mod matrix;
 pub mod ntfy;
 pub mod slack;
 pub mod telegram;
+pub mod telegram_link;
 
 use serde::{Deserialize, Serialize};
 

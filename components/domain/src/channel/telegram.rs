@@ -1,10 +1,12 @@
 //! Telegram: the operator's bot (`telegram_bot_token`) posts with the Bot API's `sendMessage` to
 //! a chat a person names: a group or channel where the bot was added (its numeric id, or
-//! `@channelusername`). <https://core.telegram.org/bots/api#sendmessage>
+//! `@channelusername`), or a private chat linked by a deep link (`{"telegram": {}}`, see
+//! [`super::telegram_link`]). <https://core.telegram.org/bots/api#sendmessage>
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::telegram_link::PendingLink;
 use super::{classify_common, json_post, not_enabled, Platforms, Post};
 use crate::answer::Answer;
 use crate::delivery::Outcome;
@@ -28,11 +30,16 @@ pub enum ChatId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Telegram {
-    /// The chat the bot posts to.
+    /// The chat the bot posts to; `None` until a deep link connects one.
     pub chat_id: Option<ChatId>,
+    /// The deep link waiting for its `/start`, while no chat is linked. Made by the server
+    /// (refused in what a client sends) and stored sealed with the rest of the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<PendingLink>,
 }
 
-/// Checks that Telegram is enabled and the chat is one the Bot API can address.
+/// Checks that Telegram is enabled and the chat is one the Bot API can address. No chat asks
+/// for a deep link, which needs the bot's name.
 pub fn validate(telegram: &Telegram, platforms: &Platforms) -> ApiResult<()> {
     if platforms.telegram_bot_token.is_none() {
         return Err(not_enabled(
@@ -41,10 +48,17 @@ pub fn validate(telegram: &Telegram, platforms: &Platforms) -> ApiResult<()> {
             "telegram_bot_token",
         ));
     }
+    if telegram.link.is_some() {
+        return Err(ApiError::invalid(
+            "action.telegram.link",
+            "the link is made by the server: send {\"telegram\": {}} to get one",
+        ));
+    }
     match &telegram.chat_id {
+        None if platforms.telegram_bot_name.is_some() => Ok(()),
         None => Err(ApiError::invalid(
             FIELD,
-            "required: the chat to post to (add the bot to a group or channel, then give its id or @channelusername)",
+            "required on this server: deep links are not enabled (the operator sets the Spin variable telegram_bot_name); add the bot to a group or channel, then give its id or @channelusername",
         )),
         Some(ChatId::Id(0)) => Err(ApiError::invalid(FIELD, "0 is not a chat id")),
         Some(ChatId::Id(_)) => Ok(()),
@@ -64,6 +78,20 @@ pub fn validate(telegram: &Telegram, platforms: &Platforms) -> ApiResult<()> {
     }
 }
 
+/// The action as its owner sees it: whether a chat is linked (and which: the owner gave it or
+/// tapped the link themselves), and the deep link while none is.
+pub fn view(telegram: &Telegram) -> Value {
+    match (&telegram.chat_id, &telegram.link) {
+        (Some(chat), _) => json!({"linked": true, "chat_id": chat}),
+        (None, Some(link)) => json!({
+            "linked": false,
+            "link": link.url,
+            "link_expires_at": crate::rfc3339(link.expires_ms),
+        }),
+        (None, None) => json!({"linked": false}),
+    }
+}
+
 /// `sendMessage` as plain text (no parse mode: text from the chain is never taken for markup).
 pub fn request(
     telegram: &Telegram,
@@ -77,7 +105,12 @@ pub fn request(
     let chat = match &telegram.chat_id {
         Some(ChatId::Id(id)) => json!(id),
         Some(ChatId::Name(name)) => json!(name),
-        None => return Err("the trigger names no Telegram chat".into()),
+        // Dispatch skips unlinked triggers before this; a test fire gets here and says why.
+        None => {
+            return Err(
+                "no Telegram chat is linked yet: open the trigger's link and press Start".into(),
+            )
+        }
     };
     json_post(
         format!("{}/bot{token}/sendMessage", platforms.telegram_api),

@@ -200,6 +200,7 @@ fn each_platform_gets_the_form_it_shows_best() {
     let t = telegram::request(
         &Telegram {
             chat_id: Some(ChatId::Id(-100)),
+            link: None,
         },
         &p,
         &post,

@@ -205,6 +205,8 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         trigger.owner_verified = self.owner_verified(None, &trigger, proof.as_ref(), now)?;
         for _ in 0..PLACEMENT_ATTEMPTS {
             self.place(&mut trigger)?;
+            // After placement, which may have drawn another id: the code points at this one.
+            self.prepare_telegram_link(&mut trigger, now)?;
             // The record goes first: an index entry without a record is skipped by lookups, while
             // a record without its index entry would silently never fire.
             let record = keys::trigger(&trigger.id);
@@ -221,6 +223,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
                 break;
             }
         }
+        self.retire_telegram_link(&trigger, None)?;
         Err(self.full(&trigger))
     }
 
@@ -232,7 +235,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     }
 
     /// [`Registry::trigger`] and the bytes its record was read as, for a compare-and-swap.
-    fn read_trigger<'c>(
+    pub(super) fn read_trigger<'c>(
         &self,
         id: &str,
         caller: impl Into<Caller<'c>>,
@@ -259,7 +262,12 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     /// its cap (429, nothing changed, when full), and leaves the old one last. The record is
     /// written by compare-and-swap on `read`: a trigger deleted (or changed) since it was read is
     /// `409 conflict`, never written back to life (or over the other change).
-    fn store_change(&self, current: &Trigger, read: &[u8], next: &Trigger) -> ApiResult<()> {
+    pub(super) fn store_change(
+        &self,
+        current: &Trigger,
+        read: &[u8],
+        next: &Trigger,
+    ) -> ApiResult<()> {
         let (old_key, new_key) = (index_key(current), index_key(next));
         if old_key != new_key && !self.add_to_index(next)? {
             return Err(self.full(next));
@@ -301,7 +309,9 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let proof = req.proof.take();
         let mut next = req.replace(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
+        self.prepare_telegram_link(&mut next, now)?;
         self.store_change(&current, &read, &next)?;
+        self.retire_telegram_link(&current, Some(&next))?;
         Ok(ChangedTrigger {
             trigger: next,
             new_secret: minted,
@@ -322,7 +332,9 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let proof = patch.proof.take();
         let mut next = patch.apply(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
+        self.prepare_telegram_link(&mut next, now)?;
         self.store_change(&current, &read, &next)?;
+        self.retire_telegram_link(&current, Some(&next))?;
         Ok(ChangedTrigger {
             trigger: next,
             new_secret: minted,
@@ -338,6 +350,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         // Trigger ids are never reused, so the delivery state can go with its creation claim.
         self.kv.delete(&keys::delivery(id))?;
         self.kv.delete(&keys::creation_claim(&keys::delivery(id)))?;
+        self.retire_telegram_link(&current, None)?;
         self.kv.increment(&keys::topic_count(&current.topic), -1)?;
         Ok(())
     }
