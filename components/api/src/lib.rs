@@ -409,13 +409,14 @@ fn test_trigger(state: &State, trigger: &Trigger) -> ApiResult<Answer> {
         test: true,
     };
     let config = deliver::config();
+    // What a person will read, shown with the answer (the templates' text or the default).
+    let note = job.notification(&config);
     let done = deliver::deliver(state, &config, vec![job], Mode::Test).delivered;
     let Some(result) = done.into_iter().next() else {
         return Err(ApiError::internal("the test delivery was not attempted"));
     };
     // By class, never in the transport's words: the caller chose the URL (docs/security.md).
-    Ok(Answer::json(
-        200,
-        test_fire::report(&result.outcome, &result.answer),
-    ))
+    let mut report = test_fire::report(&result.outcome, &result.answer);
+    report["message"] = json!({"title": note.title, "body": note.body, "link": note.url});
+    Ok(Answer::json(200, report))
 }

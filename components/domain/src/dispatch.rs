@@ -14,6 +14,7 @@ use crate::channel::{self, Platforms, Post};
 use crate::delivery::{classify_push, classify_webhook, Outcome, RetrySchedule, Round};
 use crate::destination::check_destination;
 use crate::envelope::Envelope;
+use crate::message::compose;
 use crate::notification::Notification;
 use crate::signature::SigningKey;
 use crate::source::{Source, TokenInfo};
@@ -329,6 +330,19 @@ pub fn message_id(event_id: &str, trigger_id: &str) -> String {
 }
 
 impl Job {
+    /// What a person reads: the trigger's templates where they render, the default text where
+    /// not (a failed template never drops the notification).
+    pub fn notification(&self, config: &DeliveryConfig) -> Notification {
+        compose(
+            self.trigger.message.as_ref(),
+            &self.trigger,
+            &self.envelope,
+            self.token.as_ref(),
+            config.explorer_url.as_deref(),
+        )
+        .notification
+    }
+
     /// Which round of this delivery the job is.
     pub fn round(&self) -> Round {
         Round {
@@ -358,12 +372,7 @@ impl Job {
                             .into(),
                     )
                 })?;
-                let mut note = Notification::for_event(
-                    &self.trigger,
-                    &self.envelope,
-                    self.token.as_ref(),
-                    config.explorer_url.as_deref(),
-                );
+                let mut note = self.notification(config);
                 note.data.test = self.test;
                 if self.test {
                     note.title = format!("Test: {}", note.title);
@@ -457,12 +466,7 @@ impl Job {
         config: &DeliveryConfig,
         build: impl FnOnce(&Post<'_>) -> Result<HttpRequest, String>,
     ) -> Result<HttpRequest, BuildError> {
-        let note = Notification::for_event(
-            &self.trigger,
-            &self.envelope,
-            self.token.as_ref(),
-            config.explorer_url.as_deref(),
-        );
+        let note = self.notification(config);
         let id = message_id(&self.envelope.id, &self.trigger.id);
         build(&Post {
             note: &note,

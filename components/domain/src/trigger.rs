@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::action::{Action, ActionSpec};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{Filter, FilterSpec};
+use crate::message::MessageSpec;
 use crate::names::{ChainName, EventName, Topic};
 use crate::ownership::OwnerProof;
 use crate::source::Source;
@@ -28,6 +29,9 @@ pub struct NewTrigger {
     pub filter: Option<FilterSpec>,
     /// Where to deliver.
     pub action: ActionSpec,
+    /// The notification's title and body as templates; the default text when absent.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
     /// A label for people.
     pub name: Option<String>,
     /// Start paused (`false`); default active.
@@ -59,6 +63,9 @@ pub struct TriggerPatch {
     pub filter: Option<Option<FilterSpec>>,
     /// A new action.
     pub action: Option<ActionSpec>,
+    /// New message templates, or `null` for the default text.
+    #[serde(default, deserialize_with = "present")]
+    pub message: Option<Option<MessageSpec>>,
     /// A new name, or `null` for none.
     #[serde(default, deserialize_with = "present")]
     pub name: Option<Option<String>>,
@@ -130,6 +137,9 @@ pub struct Trigger {
     pub filter: Option<Filter>,
     /// Where matching events go.
     pub action: Action,
+    /// The notification's templates, when its owner shaped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageSpec>,
     /// The original feed's parameters.
     #[serde(flatten)]
     pub feed: FeedParams,
@@ -229,6 +239,21 @@ fn validate_filter(
     spec.map(|f| f.validate(source, event)).transpose()
 }
 
+/// Templates that compile and render for the trigger's event (checked against a sample of it,
+/// so a mistake is a 422 with its line and column now, not a fallback at every delivery); an
+/// empty spec is the default text.
+fn validate_message(
+    spec: Option<MessageSpec>,
+    source: &Source,
+    event: &EventName,
+) -> ApiResult<Option<MessageSpec>> {
+    let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    spec.validate(&source.chain, event, source.token.as_ref(), None)?;
+    Ok(Some(spec))
+}
+
 /// What a new trigger needs from outside the request: its id, token hash, the time, and a way to
 /// make a webhook secret.
 pub struct Minted<'a> {
@@ -249,6 +274,7 @@ impl NewTrigger {
         let feed = self.feed_params()?;
         let filter = validate_filter(self.filter, source, &event)?;
         let action = self.action.validate(None, &mut *minted.new_secret)?;
+        let message = validate_message(self.message, source, &event)?;
         Ok(Trigger {
             id: minted.id,
             name: validate_name(self.name)?,
@@ -258,6 +284,7 @@ impl NewTrigger {
             event,
             filter,
             action,
+            message,
             feed,
             status: Status {
                 active: self.active.unwrap_or(true),
@@ -306,6 +333,7 @@ impl NewTrigger {
         let feed = self.feed_params()?;
         let filter = validate_filter(self.filter, source, &event)?;
         let action = self.action.validate(Some(&current.action), new_secret)?;
+        let message = validate_message(self.message, source, &event)?;
         let active = self.active.unwrap_or(current.status.active);
         let mut next = current.clone();
         next.name = validate_name(self.name)?;
@@ -313,6 +341,7 @@ impl NewTrigger {
         next.event = event;
         next.filter = filter;
         next.action = action;
+        next.message = message;
         next.feed = feed;
         if active != current.status.active {
             next.status = Status {
@@ -340,6 +369,9 @@ impl TriggerPatch {
         }
         if let Some(action) = self.action {
             next.action = action.validate(Some(&current.action), new_secret)?;
+        }
+        if let Some(message) = self.message {
+            next.message = validate_message(message, source, &current.event)?;
         }
         if let Some(name) = self.name {
             next.name = validate_name(name)?;

@@ -232,7 +232,13 @@ async fn channels_are_refused_where_not_enabled_or_off_platform() {
         "action.discord.url",
     )
     .await;
-    refuse(&c.w, json!({"telegram": {}}), "action.telegram.chat_id").await;
+    // No chat is a deep link here (the bot has a name: channels_telegram.rs); a bad one is not.
+    refuse(
+        &c.w,
+        json!({"telegram": {"chat_id": "@no"}}),
+        "action.telegram.chat_id",
+    )
+    .await;
     refuse(
         &c.w,
         json!({"ntfy": {"topic": "no spaces"}}),
@@ -283,4 +289,60 @@ async fn channels_are_refused_where_not_enabled_or_off_platform() {
             .contains(&slack.path[slack.path.len() - 6..]),
         "the webhook's secret path is masked: {view}"
     );
+}
+
+#[tokio::test]
+async fn a_person_shapes_the_message_with_a_template() {
+    let c = channels().await;
+    let discord = c.discord.webhook();
+    let message = json!({
+        "title": "+{{ amount(fields.amount) }}",
+        "body": "{{ short(fields.from) }} paid you in block {{ block }} on {{ chain }}"
+    });
+    let created =
+        c.w.trigger(
+            bob_in(),
+            json!({"discord": {"url": discord.url}}),
+            json!({"message": message}),
+        )
+        .await
+        .expect("templated trigger");
+    assert_eq!(c.w.read(&created).await.expect("read")["message"], message);
+    let event = transfer(7, 0, ALICE, BOB, 3 * PAS);
+    c.w.dispatch(&batch(&[&event])).await.expect("dispatch");
+    let posted = c.discord.posted(&discord);
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0]
+            .readable
+            .contains("+3 PAS\n5Grw…utQY paid you in block 7 on paseo"),
+        "{}",
+        posted[0].readable
+    );
+    // A test fire shows what a person will read.
+    let fired = c.w.fire_test(&created).await.expect("test");
+    assert_eq!(fired.body["outcome"], "delivered", "{}", fired.body);
+    assert!(
+        fired.body["message"]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with('+') && t.ends_with("PAS")),
+        "{}",
+        fired.body
+    );
+
+    // A mistake is a 422 naming the template and where, and stores nothing.
+    let body = json!({"source": c.w.source, "event": "Balances.Transfer",
+                      "action": {"discord": {"url": discord.url}},
+                      "message": {"body": "line one\n{{ amout(fields.amount) }}"}});
+    let refused =
+        c.w.app
+            .call("POST", "/api/triggers", None, Some(&body))
+            .await
+            .expect("call");
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.body["error"]["field"], "message.body");
+    let why = refused.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("line 2"), "{why}");
 }
