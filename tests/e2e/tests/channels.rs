@@ -312,12 +312,11 @@ async fn a_person_shapes_the_message_with_a_template() {
     c.w.dispatch(&batch(&[&event])).await.expect("dispatch");
     let posted = c.discord.posted(&discord);
     assert_eq!(posted.len(), 1);
+    let read = &posted[0].readable;
+    assert!(read.contains("**+3 PAS**"), "the title, in bold: {read}");
     assert!(
-        posted[0]
-            .readable
-            .contains("+3 PAS\n5Grw…utQY paid you in block 7 on paseo"),
-        "{}",
-        posted[0].readable
+        read.contains("5Grw…utQY paid you in block 7 on paseo"),
+        "{read}"
     );
     // A test fire shows what a person will read.
     let fired = c.w.fire_test(&created).await.expect("test");
