@@ -6,6 +6,7 @@
 // `#[http_component]` expands to the component's export glue, which is `unsafe` by nature.
 #![allow(unsafe_code)]
 
+mod email;
 mod http;
 mod telegram;
 mod matrix;
@@ -91,6 +92,13 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         // Telegram's own authentication (a secret header), checked before anything else.
         return telegram::update(req);
     }
+    // The mails' links: the code or token in the query is the authentication.
+    match route.operation {
+        Operation::EmailConfirm => return email::confirm(req),
+        Operation::EmailUnsubscribePage => return email::unsubscribe_page(req),
+        Operation::EmailUnsubscribe => return email::unsubscribe(req),
+        _ => {}
+    }
     let is_admin = check_access(req, route)?;
     let body = http::body(req, route)?;
     let state = State::open()?;
@@ -167,6 +175,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
                 view["secret"] = json!(hook.secret);
             }
             telegram::add_link(&mut view, &created.trigger);
+            email::send_confirmation(&created.trigger, None);
             Answer::json(201, view).located(format!("/api/triggers/{}", created.trigger.id))
         }
         Operation::GetTrigger => {
@@ -191,6 +200,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         Operation::ReplaceTrigger => {
             let mut req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
+            let before = email::before(&registry, &param("id"), caller, Some(&req.action))?;
             if matrix::is_matrix(Some(&req.action)) {
                 // Only the trigger's owner makes the bot join a room.
                 registry.trigger(&param("id"), caller)?;
@@ -202,11 +212,13 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
                 req,
                 &now(),
             )?;
+            email::send_confirmation(&changed.trigger, before.as_ref());
             Answer::json(200, changed_view(&changed))
         }
         Operation::PatchTrigger => {
             let mut patch = parse_json::<TriggerPatch>(&body)?;
             check_destination(patch.action.as_ref())?;
+            let before = email::before(&registry, &param("id"), caller, patch.action.as_ref())?;
             if matrix::is_matrix(patch.action.as_ref()) {
                 registry.trigger(&param("id"), caller)?;
                 matrix::join(patch.action.as_mut())?;
@@ -217,6 +229,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
                 patch,
                 &now(),
             )?;
+            email::send_confirmation(&changed.trigger, before.as_ref());
             Answer::json(200, changed_view(&changed))
         }
         Operation::DeleteTrigger => {
@@ -244,7 +257,12 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             Answer::json(200, answer).with_header("cache-control", "no-store".into())
         }
         Operation::SetTelegramWebhook => telegram::set_webhook(&state, &body)?,
-        Operation::Health | Operation::OpenApi | Operation::TelegramUpdate => {
+        Operation::Health
+        | Operation::OpenApi
+        | Operation::TelegramUpdate
+        | Operation::EmailConfirm
+        | Operation::EmailUnsubscribePage
+        | Operation::EmailUnsubscribe => {
             unreachable!("answered above")
         }
     })

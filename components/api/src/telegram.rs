@@ -22,7 +22,7 @@ use spin_sdk::http::Request;
 
 /// One request to the Bot API, answered within a few seconds: Telegram waits for the webhook's
 /// answer, and the operator for theirs.
-fn send_one(request: HttpRequest) -> aurras_domain::answer::Answer {
+pub(crate) fn send_one(request: HttpRequest) -> aurras_domain::answer::Answer {
     let mut sender = Sender::new(Timeouts {
         connect: Duration::from_secs(3),
         first_byte: Duration::from_secs(5),

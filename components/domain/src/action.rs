@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::channel::telegram::Telegram;
-use crate::channel::{discord, matrix, ntfy, slack, telegram, ChatHook, Platforms};
+use crate::channel::{discord, email, matrix, ntfy, slack, telegram, ChatHook, Platforms};
 use crate::error::{ApiError, ApiResult};
 
 /// The keys of a browser's `PushSubscription`.
@@ -63,6 +63,8 @@ pub enum ActionSpec {
     Ntfy(ntfy::Ntfy),
     /// Post to a Matrix room through the operator's bot account.
     Matrix(matrix::Matrix),
+    /// Mail an address, once its owner confirms it.
+    Email(email::EmailSpec),
 }
 
 /// A stored webhook: the URL and its signing secret (`whsec_…`, Standard Webhooks).
@@ -92,6 +94,8 @@ pub enum Action {
     Ntfy(ntfy::Ntfy),
     /// A Matrix room the bot joined.
     Matrix(matrix::Matrix),
+    /// An email address, confirmed or waiting for its confirmation.
+    Email(email::Email),
 }
 
 fn decode_b64url(s: &str) -> Option<Vec<u8>> {
@@ -198,6 +202,13 @@ impl ActionSpec {
                 "action.matrix.room",
                 "the bot has not joined this room",
             )),
+            // The same address keeps its confirmation (or the one waiting); another starts over.
+            ActionSpec::Email(e) => match keep {
+                Some(Action::Email(old)) if old.address == email::normalize(&e.address) => {
+                    Ok(Action::Email(old.clone()))
+                }
+                _ => Ok(Action::Email(email::Email::new(&e.address))),
+            },
         }
     }
 
@@ -209,6 +220,7 @@ impl ActionSpec {
             ActionSpec::Webhook(hook) => (&hook.url, "action.webhook.url"),
             ActionSpec::Telegram(t) => return telegram::validate(t, platforms),
             ActionSpec::Matrix(m) => return matrix::validate(m, platforms),
+            ActionSpec::Email(e) => return email::validate(e, platforms),
             ActionSpec::Discord(h) => {
                 discord::validate(h, platforms)?;
                 (&h.url, "action.discord.url")
@@ -245,6 +257,7 @@ impl Action {
                 "server": n.server, "topic": n.topic, "token": n.token.as_ref().map(|_| "(set)"),
             }}),
             Action::Matrix(m) => serde_json::json!({ "matrix": m }),
+            Action::Email(e) => serde_json::json!({ "email": email::view(e) }),
         }
     }
 
@@ -258,6 +271,7 @@ impl Action {
             Action::Slack(_) => "slack",
             Action::Ntfy(_) => "ntfy",
             Action::Matrix(_) => "matrix",
+            Action::Email(_) => "email",
         }
     }
 

@@ -44,6 +44,9 @@ pub enum Operation {
     AccountChallenge,
     TelegramUpdate,
     SetTelegramWebhook,
+    EmailConfirm,
+    EmailUnsubscribePage,
+    EmailUnsubscribe,
 }
 
 /// One route.
@@ -65,6 +68,9 @@ pub struct Route {
 pub const MAX_SOURCE_BODY: usize = 16 * 1024 * 1024;
 /// Trigger bodies are small.
 pub const MAX_TRIGGER_BODY: usize = 64 * 1024;
+/// A one-click unsubscribe (RFC 8058) posts `List-Unsubscribe=One-Click` as a form; more is
+/// not read.
+pub const MAX_UNSUBSCRIBE_BODY: usize = 1024;
 /// A Telegram update: a message of at most 4,096 characters with its entities and the sender's
 /// profile, well under this; more is not an update worth reading.
 pub const MAX_TELEGRAM_UPDATE: usize = 256 * 1024;
@@ -195,6 +201,23 @@ pub const ROUTES: &[Route] = &[
         SetTelegramWebhook,
         Admin,
         MAX_TRIGGER_BODY,
+    ),
+    // The links in mails: public, because the one-time code or the HMAC token in the query is
+    // the authentication (`crate::channel::email`).
+    route("GET", "/api/email/confirm", EmailConfirm, Public, 0),
+    route(
+        "GET",
+        "/api/email/unsubscribe",
+        EmailUnsubscribePage,
+        Public,
+        0,
+    ),
+    route(
+        "POST",
+        "/api/email/unsubscribe",
+        EmailUnsubscribe,
+        Public,
+        MAX_UNSUBSCRIBE_BODY,
     ),
 ];
 

@@ -204,6 +204,9 @@ pub enum Skip {
     Filtered,
     /// A Telegram trigger whose deep link no chat has opened yet: there is nowhere to send.
     Unlinked,
+    /// An email trigger whose address has not been confirmed: nothing but the confirmation
+    /// mail goes to an address before its owner opens the link.
+    Unconfirmed,
 }
 
 /// Whether `trigger` fires for `envelope`; `source` is the trigger's source record, if it exists.
@@ -217,6 +220,9 @@ pub fn fires(trigger: &Trigger, envelope: &Envelope, source: Option<&Source>) ->
     // check.
     if matches!(&trigger.action, Action::Telegram(t) if t.chat_id.is_none()) {
         return Err(Skip::Unlinked);
+    }
+    if matches!(&trigger.action, Action::Email(e) if !e.confirmed) {
+        return Err(Skip::Unconfirmed);
     }
     match source {
         Some(s) if s.id == trigger.source && s.chain == envelope.chain => {}
@@ -456,6 +462,10 @@ impl Job {
             Action::Matrix(m) => self.post(config, |post| {
                 channel::matrix::request(m, &config.platforms, post)
             }),
+            // The mail API is the operator's (a variable), so no destination check here.
+            Action::Email(e) => self.post(config, |post| {
+                channel::email::request(e, &config.platforms, post)
+            }),
         }
     }
 
@@ -492,6 +502,7 @@ impl Job {
             Action::Slack(_) => channel::slack::classify(answer),
             Action::Ntfy(_) => channel::ntfy::classify(answer),
             Action::Matrix(_) => channel::matrix::classify(answer),
+            Action::Email(_) => channel::email::classify(answer),
         }
     }
 }

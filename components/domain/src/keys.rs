@@ -20,6 +20,7 @@
 //! | `rate/test/trigger/<id>`, `rate/test/client/<client>` | test-fire rate-limit windows of a trigger and of a client address (same shape; see [`crate::test_fire`]) |
 //! | `rate/expiry/<0-15>` | when each rate window above ends, so ended ones are deleted (compare-and-swap; see `limits/expiry.rs`) |
 //! | `telegram/link/<sha256 of code>` | the trigger a Telegram deep link's one-time code links, and when the code expires ([`crate::channel::telegram_link`]) |
+//! | `email/confirm/<sha256 of code>` | the trigger an email confirmation link's one-time code confirms, and when it expires ([`crate::channel::email`]) |
 //!
 //! Index lists change only by compare-and-swap, so concurrent creates and deletes at one account
 //! never lose each other's update. Spin's sqlite backend does not guard a compare-and-swap on a key
@@ -143,4 +144,10 @@ pub fn topic_count(topic: &Topic) -> String {
 /// code's hash, not the code, so whoever can list the store's keys still cannot link a chat.
 pub fn telegram_link(code_hash: &str) -> String {
     format!("telegram/link/{code_hash}")
+}
+
+/// `email/confirm/<hex sha256 of the code>`: a pending email confirmation (the code's hash, as
+/// for Telegram links).
+pub fn email_confirm(code_hash: &str) -> String {
+    format!("email/confirm/{code_hash}")
 }

@@ -28,6 +28,7 @@ use crate::source::{NewSource, Source, SourcePatch};
 use crate::trigger::Trigger;
 use crate::vault::Keyring;
 
+mod email;
 #[cfg(test)]
 mod hygiene_tests;
 mod leases;

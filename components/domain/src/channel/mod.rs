@@ -8,6 +8,7 @@
 //! enabled on this server", and tests or self-hosted platforms point the variables elsewhere.
 
 pub mod discord;
+pub mod email;
 pub mod matrix;
 pub mod ntfy;
 pub mod slack;
@@ -50,6 +51,9 @@ pub struct Platforms {
     pub matrix_homeserver: Option<String>,
     /// `matrix_access_token`: the bot account's access token.
     pub matrix_access_token: Option<String>,
+    /// The mail API (`mail_provider`, `mail_api`, `mail_api_token`, `mail_from`, `public_url`):
+    /// email is enabled only with all of them.
+    pub mail: Option<email::MailConfig>,
 }
 
 impl Default for Platforms {
@@ -88,6 +92,7 @@ impl Platforms {
                 .filter(|s| !s.is_empty()),
             matrix_homeserver: set("matrix_homeserver").map(|s| s.trim_end_matches('/').to_owned()),
             matrix_access_token: set("matrix_access_token"),
+            mail: email::MailConfig::from_variables(&set),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::kv::KeyValue;
 use crate::trigger::Trigger;
 
 /// Unix milliseconds of an RFC 3339 time (the registry's `now`).
-fn unix_ms(now: &str) -> ApiResult<u64> {
+pub(super) fn unix_ms(now: &str) -> ApiResult<u64> {
     let t = humantime::parse_rfc3339_weak(now)
         .map_err(|e| ApiError::internal(format!("the time {now:?} is not RFC 3339: {e}")))?;
     let since = t

@@ -207,6 +207,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             self.place(&mut trigger)?;
             // After placement, which may have drawn another id: the code points at this one.
             self.prepare_telegram_link(&mut trigger, now)?;
+            self.prepare_email_confirm(&mut trigger, now)?;
             // The record goes first: an index entry without a record is skipped by lookups, while
             // a record without its index entry would silently never fire.
             let record = keys::trigger(&trigger.id);
@@ -224,6 +225,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             }
         }
         self.retire_telegram_link(&trigger, None)?;
+        self.retire_email_confirm(&trigger, None)?;
         Err(self.full(&trigger))
     }
 
@@ -310,8 +312,10 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let mut next = req.replace(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
         self.prepare_telegram_link(&mut next, now)?;
+        self.prepare_email_confirm(&mut next, now)?;
         self.store_change(&current, &read, &next)?;
         self.retire_telegram_link(&current, Some(&next))?;
+        self.retire_email_confirm(&current, Some(&next))?;
         Ok(ChangedTrigger {
             trigger: next,
             new_secret: minted,
@@ -333,8 +337,10 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let mut next = patch.apply(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
         self.prepare_telegram_link(&mut next, now)?;
+        self.prepare_email_confirm(&mut next, now)?;
         self.store_change(&current, &read, &next)?;
         self.retire_telegram_link(&current, Some(&next))?;
+        self.retire_email_confirm(&current, Some(&next))?;
         Ok(ChangedTrigger {
             trigger: next,
             new_secret: minted,
@@ -351,6 +357,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         self.kv.delete(&keys::delivery(id))?;
         self.kv.delete(&keys::creation_claim(&keys::delivery(id)))?;
         self.retire_telegram_link(&current, None)?;
+        self.retire_email_confirm(&current, None)?;
         self.kv.increment(&keys::topic_count(&current.topic), -1)?;
         Ok(())
     }
