@@ -4,6 +4,7 @@
 
 pub mod app_host;
 pub mod app_process;
+pub mod channels;
 mod https;
 pub mod platforms;
 pub mod processes;

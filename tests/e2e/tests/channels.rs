@@ -6,10 +6,7 @@
 
 use std::time::Duration;
 
-use aurras_e2e::platforms::discord::DiscordWebhooks;
-use aurras_e2e::platforms::ntfy::NtfyServer;
-use aurras_e2e::platforms::slack::SlackWebhooks;
-use aurras_e2e::platforms::telegram::{Bot, TelegramBotApi};
+use aurras_e2e::channels::Channels;
 use aurras_e2e::platforms::Fault;
 use aurras_e2e::world::{batch, transfer, Settings, World, ALICE, BOB};
 use serde_json::{json, Value};
@@ -20,62 +17,10 @@ const AMOUNT: &str = "3 PAS";
 const SENDER: &str = "5Grw…utQY";
 const LINK: &str = "https://explorer.test/paseo/block/7";
 
-struct Channels {
-    w: World,
-    telegram: TelegramBotApi,
-    bot: Bot,
-    discord: DiscordWebhooks,
-    slack: SlackWebhooks,
-    ntfy: NtfyServer,
-    _rc: tempfile::TempDir,
-}
-
-/// A world whose app trusts the platforms (all on `localhost`, from the world's test CA) and
-/// points each platform's variable at its local server.
 async fn channels() -> Channels {
-    let w = World::start(Settings::default()).await.expect("world");
-    let telegram = TelegramBotApi::start(&w.ca).await.expect("telegram");
-    let bot = telegram.bot("aurras_test_bot");
-    let discord = DiscordWebhooks::start(&w.ca).await.expect("discord");
-    let slack = SlackWebhooks::start(&w.ca).await.expect("slack");
-    let ntfy = NtfyServer::start(&w.ca).await.expect("ntfy");
-    let rc = tempfile::tempdir().expect("tempdir");
-    let rc_path = rc.path().join("runtime-config.toml");
-    std::fs::write(
-        &rc_path,
-        format!(
-            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\", \"127.0.0.1\"]\nca_roots_file = {:?}\n",
-            w.ca.ca_file().display().to_string()
-        ),
-    )
-    .expect("runtime config");
-    let mut w = w;
-    let vars = [
-        ("TELEGRAM_API", telegram.base_url()),
-        ("TELEGRAM_BOT_TOKEN", bot.token.clone()),
-        ("TELEGRAM_BOT_NAME", bot.username.clone()),
-        ("DISCORD_HOSTS", "localhost".to_owned()),
-        ("SLACK_HOSTS", "localhost".to_owned()),
-        ("NTFY_SERVER", ntfy.base_url()),
-    ];
-    w.app
-        .restart_with(|o| {
-            o.runtime_config = Some(rc_path.clone());
-            for (name, value) in vars {
-                o.variables.insert(format!("SPIN_VARIABLE_{name}"), value);
-            }
-        })
+    Channels::start(Settings::default())
         .await
-        .expect("restart");
-    Channels {
-        w,
-        telegram,
-        bot,
-        discord,
-        slack,
-        ntfy,
-        _rc: rc,
-    }
+        .expect("channels")
 }
 
 fn bob_in() -> Option<Value> {
