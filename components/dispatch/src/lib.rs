@@ -5,7 +5,9 @@
 //! index (two key-value reads whatever their number), keep those that fire, claim each
 //! (event, trigger) pair (a lease: see `aurras_domain::claims`), send each trigger's requests as
 //! soon as its claims are made (a bounded number per host at a time), and answer which records were taken, which were refused for good, and which deliveries to
-//! retry when; or 503 while another dispatcher still holds some of the batch's claims.
+//! retry when; or 503 while another dispatcher still holds some of the batch's claims. Every
+//! answer after the signature check says in `Server-Timing` where the request's time went
+//! (`aurras_domain::fanout::timing`; docs/delivery.md), for the relay's metrics.
 
 // `#[http_component]` expands to the component's export glue, which is `unsafe` by nature.
 #![allow(unsafe_code)]
@@ -17,6 +19,7 @@ use aurras_domain::dispatch::{
     fires, DispatchRequest, DispatchResponse, DueRetry, Job, Record, MAX_BATCH,
 };
 use aurras_domain::envelope::Envelope;
+use aurras_domain::fanout::timing::{stage, Stopwatch};
 use aurras_domain::fanout::{self, InFlight};
 use aurras_domain::names::Topic;
 use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -34,6 +37,9 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[http_component]
 fn handle(incoming: IncomingRequest) -> Response {
+    let clock = deliver::monotonic;
+    let mut watch = Stopwatch::new(&clock);
+    let started = watch.now();
     // A batch is read within MAX_BODY before its signature is checked over it: a larger one is
     // 413 without reading on (at once when Content-Length announces it).
     let limit = |head: &Request| {
@@ -43,31 +49,41 @@ fn handle(incoming: IncomingRequest) -> Response {
             0
         }
     };
-    let req = match aurras_spin::http::read_request(incoming, limit) {
+    let read = watch.time(stage::READ, || {
+        aurras_spin::http::read_request(incoming, limit)
+    });
+    let req = match read {
         Ok(req) => req,
         Err(e) => return error_response(&e),
     };
-    match dispatch(&req) {
-        Ok(answer) => answer.into_response(),
-        Err(e) => {
-            if e.code == ErrorCode::Internal {
-                eprintln!("dispatch: {}", e.detail.as_deref().unwrap_or(&e.message));
-            }
-            error_response(&e)
-        }
-    }
-}
-
-fn dispatch(req: &Request) -> ApiResult<Answer> {
     if *req.method() != Method::Post {
-        return Err(ApiError::new(
+        return error_response(&ApiError::new(
             ErrorCode::MethodNotAllowed,
             "POST batches of records to /dispatch",
         ));
     }
-    verify(req)?;
-    let body = req.body();
-    let batch: DispatchRequest = parse_json(body)?;
+    if let Err(e) = watch.time(stage::VERIFY, || verify(&req)) {
+        return error_response(&e);
+    }
+    let answer = dispatch(&req, &mut watch);
+    // Where the time went, for the relay's metrics (docs/delivery.md): only to a caller that
+    // proved it holds the relay's secret.
+    watch.since(stage::TOTAL, started);
+    let timing = watch.server_timing();
+    match answer {
+        Ok(answer) => answer.with_header("server-timing", timing).into_response(),
+        Err(e) => {
+            if e.code == ErrorCode::Internal {
+                eprintln!("dispatch: {}", e.detail.as_deref().unwrap_or(&e.message));
+            }
+            error_response(&e.with_header("server-timing", timing))
+        }
+    }
+}
+
+/// A verified batch: its deliveries made, its answer.
+fn dispatch(req: &Request, watch: &mut Stopwatch<'_>) -> ApiResult<Answer> {
+    let batch: DispatchRequest = watch.time(stage::PARSE, || parse_json(req.body()))?;
     if batch.records.len() + batch.retries.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "records",
@@ -80,18 +96,19 @@ fn dispatch(req: &Request) -> ApiResult<Answer> {
     let mut jobs = Vec::new();
     let mut lookups = Lookups::default();
     for record in &batch.records {
-        match record.envelope() {
+        match watch.time(stage::MATCH, || record.envelope()) {
             Ok(envelope) => {
-                jobs.extend(jobs_for(&state, &mut lookups, record, envelope)?);
+                jobs.extend(jobs_for(&state, &mut lookups, record, envelope, watch)?);
                 answer.records.push(record.accepted());
             }
             Err(reason) => answer.records.push(record.rejected(reason)),
         }
     }
     for retry in &batch.retries {
-        jobs.extend(retry_job(&state, retry)?);
+        jobs.extend(watch.time(stage::LOOKUP, || retry_job(&state, retry))?);
     }
-    let fanout = deliver::deliver(&state, &config, jobs, Mode::Record);
+    let fanout = deliver::deliver_timed(&state, &config, jobs, Mode::Record, watch);
+    let start = watch.now();
     let retries = fanout::retries(&fanout.delivered, &config.schedule, now_millis());
     let deliveries = state.deliveries();
     for (trigger, why) in &retries.gave_up {
@@ -104,13 +121,13 @@ fn dispatch(req: &Request) -> ApiResult<Answer> {
         // they are delivered, or their lease expires and a redelivery sends them. What this
         // request did is settled in the store, so the redelivery repeats none of it (its
         // retries are scheduled again from their marked claims).
+        watch.since(stage::ANSWER, start);
         return Err(busy);
     }
     answer.retries = retries.scheduled;
-    Ok(Answer::json(
-        200,
-        serde_json::to_value(&answer).unwrap_or_default(),
-    ))
+    let answer = Answer::json(200, serde_json::to_value(&answer).unwrap_or_default());
+    watch.since(stage::ANSWER, start);
+    Ok(answer)
 }
 
 /// The answer for a batch some of whose deliveries another dispatcher is sending.
@@ -188,23 +205,24 @@ fn jobs_for(
     lookups: &mut Lookups,
     record: &Record,
     envelope: Envelope,
+    watch: &mut Stopwatch<'_>,
 ) -> ApiResult<Vec<Job>> {
     let Some(topic) = envelope.topic() else {
         return Ok(Vec::new());
     };
-    let candidates = lookups.get(state, &topic, &envelope.accounts)?;
+    let candidates = watch.time(stage::LOOKUP, || {
+        lookups.get(state, &topic, &envelope.accounts)
+    })?;
+    Ok(watch.time(stage::MATCH, || matching(&candidates, record, &envelope)))
+}
+
+/// The jobs of the candidates that fire for `envelope`.
+fn matching(candidates: &Candidates, record: &Record, envelope: &Envelope) -> Vec<Job> {
     let sources = &candidates.sources;
-    Ok(candidates
+    candidates
         .triggers
         .iter()
-        .filter(|t| {
-            fires(
-                t,
-                &envelope,
-                sources.get(&t.source).and_then(Option::as_ref),
-            )
-            .is_ok()
-        })
+        .filter(|t| fires(t, envelope, sources.get(&t.source).and_then(Option::as_ref)).is_ok())
         .map(|trigger| Job {
             token: sources
                 .get(&trigger.source)
@@ -217,7 +235,7 @@ fn jobs_for(
             throttled: 0,
             test: false,
         })
-        .collect())
+        .collect()
 }
 
 fn sources_of(

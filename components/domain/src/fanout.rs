@@ -15,6 +15,10 @@ use crate::delivery::{claim_key, Deliveries, Outcome, RetrySchedule, Round};
 use crate::dispatch::{DeliveryConfig, HttpRequest, Job, RetryItem, ScheduledRetry};
 use crate::kv::KeyValue;
 
+#[path = "fanout_timing.rs"]
+pub mod timing;
+use timing::{stage, Stopwatch};
+
 /// Sends requests: outbound HTTP in a component, a recorder in tests. Requests go out while
 /// the caller goes on (claiming the next trigger's deliveries), so the first delivery of a burst
 /// does not wait for the last claim.
@@ -85,7 +89,9 @@ pub struct Fanout {
 }
 
 /// Delivers `jobs` under `holder`'s claims, sending with `transport`; `now` is RFC 3339 for
-/// the delivery state.
+/// the delivery state. The time of each stage (claim, build, send, wait, record) is added to
+/// `watch`.
+#[allow(clippy::too_many_arguments)] // each is a separate concern of the caller's
 pub fn deliver<S, T>(
     deliveries: &Deliveries<'_, S>,
     config: &DeliveryConfig,
@@ -94,6 +100,7 @@ pub fn deliver<S, T>(
     holder: &Holder,
     transport: &mut T,
     now: &str,
+    watch: &mut Stopwatch<'_>,
 ) -> Fanout
 where
     S: KeyValue + ?Sized,
@@ -108,19 +115,22 @@ where
     match mode {
         Mode::Test => {
             for job in jobs {
-                out.send(job, config, transport);
+                out.send(job, config, transport, watch);
             }
         }
         Mode::Record => {
             for (trigger, jobs) in by_trigger(jobs) {
-                for job in claim(deliveries, &trigger, jobs, holder, &mut fanout) {
-                    out.send(job, config, transport);
+                let mine = watch.time(stage::CLAIM, || {
+                    claim(deliveries, &trigger, jobs, holder, &mut fanout)
+                });
+                for job in mine {
+                    out.send(job, config, transport, watch);
                 }
-                transport.pump();
+                watch.time(stage::SEND, || transport.pump());
             }
         }
     }
-    let mut answers = transport.finish().into_iter();
+    let mut answers = watch.time(stage::WAIT, || transport.finish()).into_iter();
     let start = fanout.delivered.len();
     for job in out.sent {
         let answer = answers
@@ -144,7 +154,7 @@ where
     }
     if mode == Mode::Record {
         let (done, warnings) = (&fanout.delivered[start..], &mut fanout.warnings);
-        record(deliveries, done, now, warnings);
+        watch.time(stage::RECORD, || record(deliveries, done, now, warnings));
     }
     fanout
 }
@@ -157,10 +167,16 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    fn send<T: Transport>(&mut self, job: Job, config: &DeliveryConfig, transport: &mut T) {
-        match job.request(config, self.now_secs) {
+    fn send<T: Transport>(
+        &mut self,
+        job: Job,
+        config: &DeliveryConfig,
+        transport: &mut T,
+        watch: &mut Stopwatch<'_>,
+    ) {
+        match watch.time(stage::BUILD, || job.request(config, self.now_secs)) {
             Ok(request) => {
-                transport.send(request);
+                watch.time(stage::SEND, || transport.send(request));
                 self.sent.push(job);
             }
             Err(outcome) => self.unbuilt.push((job, outcome)),

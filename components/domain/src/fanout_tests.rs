@@ -103,7 +103,16 @@ fn record<S: KeyValue>(
     holder: &Holder,
     net: &mut Recorder,
 ) -> Fanout {
-    deliver(d, &config(), jobs, Mode::Record, holder, net, "t")
+    deliver(
+        d,
+        &config(),
+        jobs,
+        Mode::Record,
+        holder,
+        net,
+        "t",
+        &mut Stopwatch::off(),
+    )
 }
 
 #[test]
@@ -204,6 +213,7 @@ fn the_same_attempt_twice_in_a_batch_is_sent_once_and_tests_store_nothing() {
         &holder("b", 0),
         &mut net,
         "t",
+        &mut Stopwatch::off(),
     );
     assert_eq!(kv.keys(), before, "a test delivery stores nothing");
     assert_eq!(net.sent.len(), 3);
@@ -286,4 +296,75 @@ fn a_destination_asking_for_time_is_put_back_on_its_step_without_failing() {
     let mut net = answering(Answer::status_only(429));
     let last = record(&d, vec![worn], &holder("d", 0), &mut net);
     assert_eq!(due(&retries(&last.delivered, &schedule, 0)).0, 2);
+}
+
+/// A clock that moves 1 ms each time it is read: every timed section takes exactly 1 ms, so a
+/// stage's total counts how often it was timed.
+fn ticking(now: &std::cell::Cell<Duration>) -> impl Fn() -> Duration + '_ {
+    move || {
+        let t = now.get();
+        now.set(t + Duration::from_millis(1));
+        t
+    }
+}
+
+#[test]
+fn each_stage_of_a_fan_out_is_timed() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let now = std::cell::Cell::new(Duration::ZERO);
+    let clock = ticking(&now);
+    let mut watch = Stopwatch::new(&clock);
+    let jobs = vec![
+        job("trg_1", 1, 0),
+        job("trg_1", 2, 0),
+        job("trg_2", 1, 0),
+        job("trg_2", 2, 0),
+    ];
+    let mut net = recorder(200);
+    let fanout = deliver(
+        &d,
+        &config(),
+        jobs,
+        Mode::Record,
+        &holder("a", 0),
+        &mut net,
+        "t",
+        &mut watch,
+    );
+    assert_eq!(fanout.delivered.len(), 4);
+    let ms = |n| Duration::from_millis(n);
+    // One claim per trigger, one build and one send per job plus one pump per trigger, one
+    // wait for the answers, one record for the batch.
+    assert_eq!(
+        watch.stages(),
+        &[
+            (stage::CLAIM, ms(2)),
+            (stage::BUILD, ms(4)),
+            (stage::SEND, ms(6)),
+            (stage::WAIT, ms(1)),
+            (stage::RECORD, ms(1)),
+        ]
+    );
+}
+
+#[test]
+fn a_test_delivery_is_timed_without_claim_or_record() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let now = std::cell::Cell::new(Duration::ZERO);
+    let clock = ticking(&now);
+    let mut watch = Stopwatch::new(&clock);
+    deliver(
+        &d,
+        &config(),
+        vec![job("trg_1", 1, 0)],
+        Mode::Test,
+        &holder("a", 0),
+        &mut recorder(200),
+        "t",
+        &mut watch,
+    );
+    let names: Vec<&str> = watch.stages().iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, [stage::BUILD, stage::SEND, stage::WAIT]);
 }

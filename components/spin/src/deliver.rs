@@ -1,10 +1,13 @@
 //! Sending deliveries: the domain's fan-out (claim, send, record) over Spin's key-value store
 //! and outbound HTTP, with the settings from the Spin variables.
 
+use std::time::Duration;
+
 use aurras_domain::channel::Platforms;
 use aurras_domain::claims::{parse_lease, Holder, DEFAULT_LEASE_MS};
 use aurras_domain::delivery::RetrySchedule;
 use aurras_domain::dispatch::{DeliveryConfig, HttpRequest, Job};
+use aurras_domain::fanout::timing::Stopwatch;
 use aurras_domain::fanout::{self, Fanout, Transport};
 pub use aurras_domain::fanout::{Attempted, Delivered, Mode};
 use aurras_domain::webpush::VapidKey;
@@ -106,9 +109,25 @@ impl Transport for Outbound {
     }
 }
 
+/// The host's monotonic clock (wasi), for [`Stopwatch`]: time since some fixed moment.
+pub fn monotonic() -> Duration {
+    Duration::from_nanos(wasi::clocks::monotonic_clock::now())
+}
+
 /// Delivers `jobs` under a fresh claim holder (see [`aurras_domain::fanout::deliver`]); store
 /// failures after sending are logged, never fatal.
 pub fn deliver(state: &State, config: &DeliveryConfig, jobs: Vec<Job>, mode: Mode) -> Fanout {
+    deliver_timed(state, config, jobs, mode, &mut Stopwatch::off())
+}
+
+/// [`deliver`], adding the time of each stage to `watch`.
+pub fn deliver_timed(
+    state: &State,
+    config: &DeliveryConfig,
+    jobs: Vec<Job>,
+    mode: Mode,
+    watch: &mut Stopwatch<'_>,
+) -> Fanout {
     let holder = Holder::new(now_millis(), config.claim_lease_ms);
     let mut outbound = Outbound::new(Timeouts {
         per_host: config.max_in_flight_per_host,
@@ -122,6 +141,7 @@ pub fn deliver(state: &State, config: &DeliveryConfig, jobs: Vec<Job>, mode: Mod
         &holder,
         &mut outbound,
         &now_rfc3339(),
+        watch,
     );
     for warning in &fanout.warnings {
         eprintln!("{warning}");

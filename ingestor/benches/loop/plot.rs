@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::row::Outcome;
+use crate::scenario::Channel;
 
 const WIDTH: f64 = 860.0;
 const LEFT: f64 = 70.0;
@@ -17,6 +18,14 @@ const SERIES: [(&str, f64, &str); 4] = [
     ("p99", 0.99, "#d95f02"),
     ("last", 1.0, "#e7298a"),
 ];
+
+/// The bars' colour for a row's channel.
+fn bar_colour(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Webhook => "#66a61e",
+        Channel::Push => "#e6ab02",
+    }
+}
 
 /// A round upper bound for an axis reaching `max`.
 fn nice(max: f64) -> f64 {
@@ -87,7 +96,7 @@ impl Panel {
 pub fn svg(outcomes: &[Outcome]) -> String {
     let n = outcomes.len().max(1) as f64;
     let x = |i: usize| LEFT + (i as f64 + 0.5) * (WIDTH - LEFT - RIGHT) / n;
-    let height = TOP[1] + PANEL + 60.0;
+    let height = TOP[1] + PANEL + 76.0;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
     );
@@ -154,28 +163,44 @@ pub fn svg(outcomes: &[Outcome]) -> String {
             let y = rates.y(rate);
             let _ = write!(
                 svg,
-                r##"<rect x="{:.1}" y="{y:.1}" width="{bar:.1}" height="{:.1}" fill="#66a61e"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{rate:.0}/s</text>"##,
+                r#"<rect x="{:.1}" y="{y:.1}" width="{bar:.1}" height="{:.1}" fill="{}"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{rate:.0}/s</text>"#,
                 x(i) - bar / 2.0,
                 rates.y(0.0) - y,
+                bar_colour(o.scenario.channel),
                 x(i),
                 y - 4.0
             );
         }
         let _ = write!(
             svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text x="{:.1}" y="{:.1}" text-anchor="middle">{}/{} arrived</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text x="{:.1}" y="{:.1}" text-anchor="middle">{}/{} arrived</text>"#,
             x(i),
             rates.y(0.0) + 18.0,
             o.scenario,
             x(i),
             rates.y(0.0) + 34.0,
+            o.scenario.variant(),
+            x(i),
+            rates.y(0.0) + 50.0,
             o.arrived,
             o.expected
         );
     }
+    for (k, channel) in [Channel::Webhook, Channel::Push].into_iter().enumerate() {
+        let ly = rates.top + 14.0 + 18.0 * k as f64;
+        let _ = write!(
+            svg,
+            r#"<rect x="{:.1}" y="{:.1}" width="25" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{channel}</text>"#,
+            WIDTH - RIGHT + 15.0,
+            ly - 5.0,
+            bar_colour(channel),
+            WIDTH - RIGHT + 46.0,
+            ly + 4.0
+        );
+    }
     let _ = write!(
         svg,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#555">N transfers in one block × M webhook triggers @ the receiver's accept queue</text></svg>"##,
+        r##"<text x="{LEFT}" y="{:.1}" fill="#555">N transfers in one block × M triggers @ the receiver's accept queue; +stored triggers that never fire; channel</text></svg>"##,
         height - 8.0
     );
     svg.push('\n');

@@ -1,58 +1,29 @@
-//! One row of the sweep: a fresh world (app, webhook receiver with the row's accept queue, broker,
-//! `ingest`, `relay`, the app host in a process of its own), M webhook triggers on Bob's incoming
-//! transfers, one block of N transfers to Bob, and what arrived at the receiver.
+//! One row of the sweep: a fresh world (app, webhook receiver with the row's accept queue, push
+//! service, broker, `ingest`, `relay`, the app host in a process of its own), M triggers on
+//! Bob's incoming transfers delivering by webhook or Web Push, the row's stored triggers on other
+//! accounts, one block of N transfers to Bob, and what arrived.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use aurras_e2e::app_process::AppProcess;
 use aurras_e2e::processes::{Broker, LocalChain};
-use aurras_e2e::webhook_receiver::Hook;
 use aurras_e2e::world::{Settings, World};
-use serde_json::json;
 use subxt_signer::sr25519::dev;
 
 use crate::blocks::{alice_nonce, client, fill_block};
-use crate::common::{head, ingest_polling, relay, BOB};
+use crate::common::{head, ingest_polling, subcommand, Ingestor};
 use crate::measure::{cpu_seconds, peak_rss_mib, quantile};
+pub use crate::scenario::Scenario;
+use crate::sink::{watch, Sink};
+use crate::stages::{scrape, Spent};
 
 /// Charlie: the warm-up transfer's recipient, watched by one trigger of its own.
 const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
 /// How long the warm-up delivery may take (the relay joining its group, the components loading).
 const WARM_UP: Duration = Duration::from_secs(120);
-
-/// A row: `N` transfers in one block, `M` triggers on their recipient, the receiver's accept
-/// queue. Written `NxM` or `NxM@backlog` (default backlog 4096).
-#[derive(Debug, Clone, Copy)]
-pub struct Scenario {
-    pub transfers: u64,
-    pub triggers: usize,
-    pub backlog: u32,
-}
-
-impl FromStr for Scenario {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (load, backlog) = s.trim().split_once('@').unwrap_or((s.trim(), "4096"));
-        let (n, m) = load
-            .split_once('x')
-            .ok_or(format!("{s:?}: not NxM[@backlog]"))?;
-        let number = |v: &str| v.trim().parse().map_err(|e| format!("{s:?}: {e}"));
-        Ok(Self {
-            transfers: number(n)?,
-            triggers: number(m)? as usize,
-            backlog: number(backlog)? as u32,
-        })
-    }
-}
-
-impl std::fmt::Display for Scenario {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}×{} @{}", self.transfers, self.triggers, self.backlog)
-    }
-}
 
 /// What every row shares.
 pub struct Config {
@@ -67,6 +38,8 @@ pub struct Config {
     /// How often `ingest` polls the chain's head (chopsticks offers no finalized-head
     /// subscription the legacy backend can follow).
     pub poll: Duration,
+    /// Stored triggers created at once.
+    pub create_concurrency: usize,
 }
 
 /// The processes measured, in the table's order.
@@ -76,9 +49,9 @@ pub const PROCESSES: [&str; 4] = ["ingest", "relay", "app host", "bench"];
 pub struct Outcome {
     pub scenario: Scenario,
     pub expected: usize,
-    /// Distinct `webhook-id`s received.
+    /// Distinct (event, trigger) deliveries received.
     pub arrived: usize,
-    /// Deliveries received beyond the first of their `webhook-id`.
+    /// Deliveries received beyond the first of their (event, trigger).
     pub duplicates: usize,
     /// Requests the receiver refused (bad signature, failed TLS handshake, …).
     pub refused: usize,
@@ -91,6 +64,10 @@ pub struct Outcome {
     pub cpu: [f64; 4],
     /// Peak RSS of each of [`PROCESSES`], MiB.
     pub rss: [f64; 4],
+    /// How long creating the stored triggers took.
+    pub stored_in: Duration,
+    /// Where the row's dispatch requests spent their time.
+    pub spent: Spent,
 }
 
 impl Outcome {
@@ -105,21 +82,38 @@ impl Outcome {
     }
 }
 
-/// A webhook trigger on `account`'s incoming transfers, posting to a new hook on the receiver.
-async fn watch(w: &World, account: &str) -> Hook {
-    let hook = w.hooks.pending_hook();
-    let created = w
-        .trigger(
-            Some(json!({"balance": {"account": account, "direction": "in"}})),
-            json!({"webhook": {"url": hook.url()}}),
-            json!({"isJSONData": true}),
-        )
-        .await
-        .expect("webhook trigger");
-    w.hooks
-        .set_secret(&hook, created["secret"].as_str().expect("secret"))
-        .expect("secret");
-    hook
+/// A free loopback port for the relay's metrics.
+fn free_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").to_string()
+}
+
+/// `relay` as the chain tests start it, with its metrics on `metrics`.
+fn relay(app: &str, brokers: &str, metrics: &str) -> Ingestor {
+    let session_ms = Duration::from_secs(10).as_millis().to_string();
+    subcommand(
+        "relay",
+        &[
+            "--brokers",
+            brokers,
+            "--app",
+            app,
+            "--relay-secret",
+            aurras_e2e::RELAY_SECRET,
+            "--api",
+            app,
+            "--admin-token",
+            aurras_e2e::ADMIN_TOKEN,
+            "--group",
+            "loop-bench",
+            "--api-poll-secs",
+            "1",
+            "--session-timeout-ms",
+            &session_ms,
+            "--metrics-listen",
+            metrics,
+        ],
+    )
 }
 
 pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Outcome {
@@ -134,10 +128,7 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
     .await
     .expect("world");
     let warm = watch(&w, CHARLIE).await;
-    let mut hooks = Vec::with_capacity(scenario.triggers);
-    for _ in 0..scenario.triggers {
-        hooks.push(watch(&w, BOB).await);
-    }
+    let sink = Sink::create(&w, scenario.channel, scenario.triggers).await;
     // The app host in a process of its own: its CPU time apart from the receiver's.
     w.app.pause().await.expect("pause");
     let addr = w.app.paused_at().expect("paused");
@@ -145,6 +136,28 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
         .await
         .expect("host process (cargo build --release -p aurras-testhost)");
     let app = format!("http://{addr}");
+    let stored_in = if scenario.stored > 0 {
+        let url = format!("{}/stored", w.hooks.origin());
+        let took = crate::stored::create(
+            &app,
+            &w.source,
+            &url,
+            scenario.stored,
+            config.create_concurrency,
+        )
+        .await;
+        eprintln!(
+            "{scenario} {}: {} stored triggers created in {:.1} s ({:.0}/s, {} at once)",
+            scenario.variant(),
+            scenario.stored,
+            took.as_secs_f64(),
+            scenario.stored as f64 / took.as_secs_f64(),
+            config.create_concurrency
+        );
+        took
+    } else {
+        Duration::ZERO
+    };
     let state = tempfile::tempdir().expect("tempdir");
     let (api, rpc) = client(&chain.url).await;
     let ingestor = ingest_polling(
@@ -154,7 +167,8 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
         &state.path().join("cursor"),
         config.poll,
     );
-    let relay = relay(&app, &broker.addr, "loop-bench", Duration::from_secs(10));
+    let metrics = free_port();
+    let relay = relay(&app, &broker.addr, &metrics);
 
     // One transfer to Charlie through the whole loop: the relay has joined, the app has loaded.
     let mut nonce = alice_nonce(&api).await;
@@ -176,6 +190,7 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
         host.id().to_string(),
         "self".to_owned(),
     ];
+    let scraped = scrape(&metrics).await;
     let cpu_before = pids.clone().map(|pid| cpu_seconds(&pid));
     fill_block(
         &api,
@@ -188,41 +203,29 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
     .await;
     let built = Instant::now();
     let expected = scenario.transfers as usize * scenario.triggers;
-    // Every delivery is answered 200: attempts (small to copy) count what arrived, copies
-    // included; the distinct webhook-ids only once there are enough.
-    let attempts = || {
-        hooks
-            .iter()
-            .map(|h| w.hooks.attempts(h).len())
-            .sum::<usize>()
-    };
-    let distinct = || {
-        let ids = hooks.iter().flat_map(|h| w.hooks.received(h)).map(|d| d.id);
-        ids.collect::<HashSet<String>>().len()
-    };
-    while built.elapsed() < config.deadline && (attempts() < expected || distinct() < expected) {
+    // Every delivery is answered 2xx: attempts (small to copy) count what arrived, copies
+    // included; the distinct deliveries only once there are enough.
+    while built.elapsed() < config.deadline
+        && (sink.attempts(&w) < expected || sink.distinct(&w) < expected)
+    {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let cpu_after = pids.clone().map(|pid| cpu_seconds(&pid));
     // A delivery the receiver took but whose answer dispatch did not see is sent again after
-    // the first retry step: wait for such copies before counting duplicates.
+    // the first retry step: wait for such copies before counting duplicates. By then dispatch
+    // has answered the block's last request too, so its stages are all in the relay's metrics.
     tokio::time::sleep(config.settle).await;
+    let spent = Spent::between(&scraped, &scrape(&metrics).await);
     let rss = pids.map(|pid| peak_rss_mib(&pid));
 
     let mut first: HashMap<String, Instant> = HashMap::new();
     let mut total = 0;
-    for delivery in hooks.iter().flat_map(|h| w.hooks.received(h)) {
+    for (id, at) in sink.arrivals(&w) {
         total += 1;
-        let at = first.entry(delivery.id).or_insert(delivery.at);
-        *at = (*at).min(delivery.at);
+        let first_at = first.entry(id).or_insert(at);
+        *first_at = (*first_at).min(at);
     }
-    let mut refusals = BTreeMap::new();
-    let rejections = w.hooks.rejections();
-    for r in &rejections {
-        *refusals
-            .entry(format!("{} {}", r.status, r.reason))
-            .or_insert(0) += 1;
-    }
+    let (refused, reasons) = sink.refusals(&w);
     let mut latencies: Vec<Duration> = first
         .values()
         .map(|at| at.saturating_duration_since(built))
@@ -233,10 +236,12 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
         expected,
         arrived: first.len(),
         duplicates: total - first.len(),
-        refused: rejections.len(),
-        refusals,
+        refused,
+        refusals: reasons.into_iter().collect::<BTreeMap<_, _>>(),
         latencies,
         cpu: [0, 1, 2, 3].map(|i| cpu_after[i] - cpu_before[i]),
         rss,
+        stored_in,
+        spent,
     }
 }

@@ -1,11 +1,13 @@
 //! Posting batches to the app's `dispatch` component, signed the Standard Webhooks way, and
 //! sorting the answer into "taken" (a parsed `200`) or a failure worth retrying.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use aurras_domain::signature::SigningKey;
 
+use super::metrics::RelayMetrics;
 use super::wire::Answer;
 
 /// Why an attempt did not hand the batch over; every case is retried.
@@ -58,14 +60,22 @@ pub struct DispatchClient {
     url: String,
     key: SigningKey,
     http: reqwest::Client,
+    metrics: Arc<RelayMetrics>,
 }
 
 /// At most this much of an error body goes to the log.
 const BODY_EXCERPT: usize = 300;
 
 impl DispatchClient {
-    /// A client posting to `<app>/dispatch`; each attempt gives up after `timeout`.
-    pub fn new(app: &str, key: SigningKey, timeout: Duration) -> Result<Self> {
+    /// A client posting to `<app>/dispatch`; each attempt gives up after `timeout`. How long
+    /// each answered request took, and where the app says it went (its `Server-Timing`), go to
+    /// `metrics`.
+    pub fn new(
+        app: &str,
+        key: SigningKey,
+        timeout: Duration,
+        metrics: Arc<RelayMetrics>,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
@@ -74,6 +84,7 @@ impl DispatchClient {
             url: format!("{}/dispatch", app.trim_end_matches('/')),
             key,
             http,
+            metrics,
         })
     }
 
@@ -92,15 +103,23 @@ impl DispatchClient {
         for (name, value) in signed.pairs() {
             request = request.header(name, value);
         }
+        let sent = Instant::now();
         let response = request
             .send()
             .await
             .map_err(|e| PostError::Unreachable(format!("{e:#}")))?;
         let status = response.status().as_u16();
+        let timing = response
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response
             .bytes()
             .await
             .map_err(|e| PostError::Unreachable(format!("reading the answer: {e:#}")))?;
+        self.metrics
+            .dispatch_answered(sent.elapsed(), timing.as_deref());
         match status {
             200 => Answer::parse(&bytes).map_err(|e| PostError::Malformed(format!("{e:#}"))),
             401 => Err(PostError::Unauthorized(excerpt(&bytes))),

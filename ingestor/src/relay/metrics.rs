@@ -1,7 +1,8 @@
 //! The relay's Prometheus counters on `GET /metrics` (`--metrics-listen`).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -11,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -23,6 +25,23 @@ pub struct RelayMetrics {
     retries_relayed: Counter,
     failed_attempts: Counter,
     batch_seconds: Histogram,
+    request_seconds: Histogram,
+    stage_seconds: StageFamily,
+    /// The stage names seen so far: at most [`MAX_STAGE_NAMES`] get a series of their own.
+    stage_names: Mutex<BTreeSet<String>>,
+}
+
+/// One histogram per `stage` label.
+type StageFamily = Family<Vec<(String, String)>, Histogram, fn() -> Histogram>;
+
+/// Distinct stage names kept apart; later ones are counted under `other`, so an app answering
+/// ever new names cannot grow the metrics without bound.
+const MAX_STAGE_NAMES: usize = 32;
+
+/// 0.1 ms to about 52 s: a dispatch stage takes from microseconds (a signature check) to the
+/// whole fan-out's deadline (waiting on slow destinations).
+fn stage_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
 }
 
 impl RelayMetrics {
@@ -37,6 +56,9 @@ impl RelayMetrics {
             failed_attempts: Counter::default(),
             // 1 ms to about 65 s.
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            request_seconds: stage_histogram(),
+            stage_seconds: Family::new_with_constructor(stage_histogram),
+            stage_names: Mutex::new(BTreeSet::new()),
             registry: Registry::default(),
         };
         registry.register(
@@ -69,6 +91,16 @@ impl RelayMetrics {
             "From reading a batch to committing it, retries included",
             metrics.batch_seconds.clone(),
         );
+        registry.register(
+            "dispatch_request_seconds",
+            "Each request to the app's dispatch that was answered, as the relay saw it: from sending it to the answer's last byte",
+            metrics.request_seconds.clone(),
+        );
+        registry.register(
+            "dispatch_stage_seconds",
+            "Where dispatch says it spent each answered request, per stage, from its Server-Timing header (stage total: the whole request inside the component)",
+            metrics.stage_seconds.clone(),
+        );
         Arc::new(Self {
             registry,
             ..metrics
@@ -89,6 +121,31 @@ impl RelayMetrics {
         self.records_rejected.inc_by(rejected as u64);
         self.retries_scheduled.inc_by(scheduled as u64);
         self.batch_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The app answered a request after `took`, with `server_timing` (the header's value, if
+    /// any) saying where it spent it.
+    pub fn dispatch_answered(&self, took: Duration, server_timing: Option<&str>) {
+        self.request_seconds.observe(took.as_secs_f64());
+        let Some(value) = server_timing else {
+            return;
+        };
+        let mut names = self
+            .stage_names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (stage, spent) in super::server_timing::parse(value) {
+            let known = names.contains(&stage);
+            let stage = if known || names.len() < MAX_STAGE_NAMES {
+                names.insert(stage.clone());
+                stage
+            } else {
+                "other".to_owned()
+            };
+            self.stage_seconds
+                .get_or_create(&vec![("stage".to_owned(), stage)])
+                .observe(spent.as_secs_f64());
+        }
     }
 
     /// A request did not hand its batch over.
@@ -130,4 +187,52 @@ pub async fn serve(metrics: Arc<RelayMetrics>, addr: SocketAddr) -> Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_answered_request_and_its_stages_are_counted() {
+        let metrics = RelayMetrics::new();
+        metrics.dispatch_answered(
+            Duration::from_millis(40),
+            Some("lookup;dur=27.5, claim;dur=2, total;dur=35"),
+        );
+        // An answer without the header (another app, or an error before the signature check).
+        metrics.dispatch_answered(Duration::from_millis(10), None);
+        let text = metrics.prometheus();
+        for line in [
+            "aurras_relay_dispatch_request_seconds_count 2",
+            "aurras_relay_dispatch_request_seconds_sum 0.05",
+            "aurras_relay_dispatch_stage_seconds_sum{stage=\"lookup\"} 0.0275",
+            "aurras_relay_dispatch_stage_seconds_count{stage=\"claim\"} 1",
+            "aurras_relay_dispatch_stage_seconds_sum{stage=\"total\"} 0.035",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn stage_names_beyond_the_cap_count_as_other() {
+        let metrics = RelayMetrics::new();
+        let many: Vec<String> = (0..MAX_STAGE_NAMES + 5)
+            .map(|i| format!("s{i};dur=1"))
+            .collect();
+        // Two headers of at most MAX_STAGES names each, all different.
+        for part in many.chunks(super::super::server_timing::MAX_STAGES) {
+            metrics.dispatch_answered(Duration::from_millis(1), Some(&part.join(", ")));
+        }
+        let text = metrics.prometheus();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("aurras_relay_dispatch_stage_seconds_count"))
+            .count();
+        assert_eq!(series, MAX_STAGE_NAMES + 1, "{text}");
+        assert!(
+            text.contains("aurras_relay_dispatch_stage_seconds_count{stage=\"other\"} 5"),
+            "{text}"
+        );
+    }
 }

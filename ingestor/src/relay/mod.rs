@@ -9,7 +9,8 @@
 //! - [`consumer`]: a consumer-group member handing out, holding and committing batches;
 //! - [`dispatch_client`]: the signed POST; [`wire`]: the contract's JSON;
 //! - [`deliver`]: post, settle, commit; [`outbox`]: dead letters and retries to the broker;
-//! - [`stream`]: the event topics; [`retry`]: one retry level; [`metrics`]: `--metrics-listen`.
+//! - [`stream`]: the event topics; [`retry`]: one retry level; [`metrics`]: `--metrics-listen`,
+//!   with the stages [`server_timing`] reads from dispatch's answers.
 
 pub mod cli;
 pub mod consumer;
@@ -18,6 +19,7 @@ pub mod dispatch_client;
 pub mod metrics;
 pub mod outbox;
 pub mod retry;
+pub mod server_timing;
 pub mod stream;
 pub mod topics;
 pub mod wire;
@@ -96,9 +98,15 @@ pub async fn run(config: RelayConfig, shutdown: watch::Receiver<bool>) -> Result
     let (levels_tx, mut levels_rx) = mpsc::unbounded_channel();
     let (topics_tx, topics_rx) = watch::channel(initial);
     let brokers = config.brokers.as_str();
+    let metrics = RelayMetrics::new();
     let courier = Arc::new(Courier {
-        client: DispatchClient::new(&config.app, config.key, config.request_timeout)
-            .map_err(Failure::Runtime)?,
+        client: DispatchClient::new(
+            &config.app,
+            config.key,
+            config.request_timeout,
+            metrics.clone(),
+        )
+        .map_err(Failure::Runtime)?,
         outbox: Outbox::new(
             brokers,
             config.settings,
@@ -106,7 +114,7 @@ pub async fn run(config: RelayConfig, shutdown: watch::Receiver<bool>) -> Result
             levels_tx.clone(),
         )
         .map_err(broker_config)?,
-        metrics: RelayMetrics::new(),
+        metrics,
     });
     if let Some(addr) = config.metrics_listen {
         metrics::serve(courier.metrics.clone(), addr)
