@@ -8,8 +8,8 @@
 
 mod email;
 mod http;
-mod telegram;
 mod matrix;
+mod telegram;
 
 use aurras_domain::action::ActionSpec;
 use aurras_domain::api::{resolve, Access, Operation, Route};

@@ -92,7 +92,7 @@ impl Platforms {
                 .filter(|s| !s.is_empty()),
             matrix_homeserver: set("matrix_homeserver").map(|s| s.trim_end_matches('/').to_owned()),
             matrix_access_token: set("matrix_access_token"),
-            mail: email::MailConfig::from_variables(&set),
+            mail: email::MailConfig::from_variables(set),
         }
     }
 }

@@ -435,6 +435,7 @@ proptest! {
                 Action::Telegram(t) => assert!(t.chat_id.is_some()),
                 Action::Ntfy(n) => assert!(!n.topic.is_empty()),
                 Action::Matrix(m) => assert!(m.room_id.is_some()),
+                Action::Email(e) => assert!(e.address.contains('@')),
             }
             Ok(())
         }, &["action"])?;
