@@ -197,6 +197,7 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             test_trigger(&state, &trigger)?
         }
         Operation::PushPublicKey => push_public_key()?,
+        Operation::ListChannels => channels(),
         Operation::ReplaceTrigger => {
             let mut req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;
@@ -383,6 +384,27 @@ fn check_destination(action: Option<&ActionSpec>) -> ApiResult<()> {
         Some(action) => action.admit(&deliver::platforms(), allow),
         None => Ok(()),
     }
+}
+
+/// `GET /api/channels`: the channels a trigger may deliver to on this server (Web Push only with
+/// a VAPID key; webhooks always; the others as their variables are set), so the page offers those.
+fn channels() -> Answer {
+    let config = deliver::config();
+    let mut on = Vec::new();
+    if config.vapid.is_some() {
+        on.push("web_push");
+    }
+    on.push("webhook");
+    on.extend(config.platforms.enabled());
+    Answer::json(
+        200,
+        json!({
+            "channels": on,
+            "ntfy_server": config.platforms.ntfy_server,
+            "telegram_deep_link": config.platforms.telegram_bot_name.is_some(),
+        }),
+    )
+    .with_header("cache-control", "public, max-age=60".into())
 }
 
 /// `GET /api/push/public-key`: the VAPID key pages subscribe with.

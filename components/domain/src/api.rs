@@ -47,6 +47,7 @@ pub enum Operation {
     EmailConfirm,
     EmailUnsubscribePage,
     EmailUnsubscribe,
+    ListChannels,
 }
 
 /// One route.
@@ -170,6 +171,8 @@ pub const ROUTES: &[Route] = &[
         0,
     ),
     route("GET", "/api/push/public-key", PushPublicKey, Public, 0),
+    // Which delivery channels this server has enabled, for the page to offer only those.
+    route("GET", "/api/channels", ListChannels, Public, 0),
     // A challenge for an account's owner to sign (see `crate::ownership`); nothing is stored.
     route(
         "POST",

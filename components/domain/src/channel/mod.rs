@@ -97,6 +97,28 @@ impl Platforms {
     }
 }
 
+impl Platforms {
+    /// The chat and phone channels this server has enabled (their variables set), as the
+    /// action keys name them: what `GET /api/channels` lists beside Web Push and webhooks.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let on = [
+            ("telegram", self.telegram_bot_token.is_some()),
+            (
+                "matrix",
+                self.matrix_homeserver.is_some() && self.matrix_access_token.is_some(),
+            ),
+            ("discord", !self.discord_hosts.is_empty()),
+            ("slack", !self.slack_hosts.is_empty()),
+            ("ntfy", self.ntfy_server.is_some()),
+            ("email", self.mail.is_some()),
+        ];
+        on.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 /// The 422 for a channel the operator has not set up.
 pub fn not_enabled(field: &str, platform: &str, variables: &str) -> ApiError {
     ApiError::invalid(

@@ -339,3 +339,40 @@ fn answers_are_classified_per_platform() {
         Outcome::Delivered
     );
 }
+
+#[test]
+fn enabled_lists_the_channels_whose_variables_are_set() {
+    assert_eq!(
+        Platforms::default().enabled(),
+        ["discord", "slack", "ntfy"],
+        "defaults: the webhook platforms and ntfy.sh"
+    );
+    assert_eq!(
+        platforms().enabled(),
+        ["telegram", "discord", "slack", "ntfy"]
+    );
+    let all = Platforms::from_variables(|n| match n {
+        "telegram_bot_token" => Some("1:a".into()),
+        "matrix_homeserver" => Some("https://m.example".into()),
+        "matrix_access_token" => Some("tok".into()),
+        _ => None,
+    });
+    assert_eq!(
+        all.enabled(),
+        ["telegram", "matrix", "discord", "slack", "ntfy"]
+    );
+    let half_matrix = Platforms::from_variables(|n| {
+        (n == "matrix_homeserver").then(|| "https://m.example".into())
+    });
+    assert!(!half_matrix.enabled().contains(&"matrix"));
+    let mail = Platforms::from_variables(|n| match n {
+        "mail_provider" => Some("postmark".into()),
+        "mail_api_token" => Some("tok".into()),
+        "mail_from" => Some("Aurras <n@example.org>".into()),
+        "public_url" => Some("https://aurras.example".into()),
+        _ => None,
+    });
+    assert_eq!(mail.enabled(), ["discord", "slack", "ntfy", "email"]);
+    let none = Platforms::from_variables(|_| Some(String::new()));
+    assert!(none.enabled().is_empty(), "{:?}", none.enabled());
+}
