@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, sign } from 'node:crypto';
 import {
   ALICE, BOB, BOB_KUSAMA, api, env, launch, open, person, prepareSubscription, remembered, shot,
-  triggersFor, until,
+  telegramStart, triggersFor, until,
 } from './support.mjs';
 
 let browser;
@@ -259,6 +259,140 @@ describe('a webhook instead of this browser', () => {
     await shot(page, '15-webhook');
     assert.deepEqual(me.problems, []);
     await me.context.close();
+  });
+});
+
+describe('where: the channels the server enabled', () => {
+  let me;
+  before(async () => {
+    me = await person(browser);
+    await open(me.page);
+  });
+  after(async () => {
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+
+  /** The POST /api/triggers the page sends when "Notify me" is pressed, and its answer. */
+  async function created(page) {
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/triggers'),
+      page.click('button:has-text("Notify me")'),
+    ]);
+    const response = await request.response();
+    return { sent: JSON.parse(request.postData()), status: response.status(), answer: await response.json() };
+  }
+
+  test('only enabled channels are offered: Matrix is not set up here', async () => {
+    const { page } = me;
+    const { body } = await api('GET', '/api/channels');
+    assert.deepEqual(body.channels, ['web_push', 'webhook', 'telegram', 'discord', 'slack', 'ntfy']);
+    assert.equal(body.telegram_deep_link, true);
+    const shown = await page.$$eval('#channel-choices [data-channel]:not([hidden])', (labels) => labels.map((l) => l.dataset.channel));
+    assert.deepEqual(shown, ['web_push', 'ntfy', 'telegram', 'discord', 'slack', 'webhook']);
+    assert.equal(await page.isVisible('#channel-choices [data-channel=matrix]'), false);
+    assert.equal(await page.isChecked('input[name=deliver][value=web_push]'), true, 'this browser first');
+  });
+
+  test('my phone (ntfy): a hard-to-guess topic prefilled, the help, and exactly that action sent', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=ntfy]');
+    const topic = await page.inputValue('#topic');
+    assert.match(topic, /^aurras-[a-z2-7]{24}$/);
+    assert.match(await page.textContent('#channel-help'), /Install the ntfy app, subscribe to this topic/);
+    assert.match(await page.textContent('#topic-hint'), /https:\/\/ntfy\.sh/);
+    assert.equal(await page.isVisible('#webhook'), false);
+    await shot(page, '20-channel-ntfy');
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent, {
+      source: env.source,
+      event: 'Balances.Transfer',
+      filter: { balance: { account: BOB, direction: 'in' } },
+      action: { ntfy: { topic } },
+    });
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    assert.match(await page.textContent('#notify-form .status'), new RegExp(`ntfy topic ${topic}`));
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.match(await card.locator('.channel').textContent(), new RegExp(`📱 ntfy topic ${topic}`));
+    assert.match(await card.locator('.message').textContent(), /the default sentence/);
+    assert.equal(await page.evaluate(() => localStorage.getItem('test.subscribed-with')), null, 'no push subscription');
+  });
+
+  test('an API refusal shows next to the field it names', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=discord]');
+    assert.match(await page.textContent('#channel-help'), /Integrations → Webhooks/);
+    await page.fill('#discord_url', 'https://example.com/api/webhooks/1/abc');
+    const { status, answer } = await created(page);
+    assert.equal(status, 422);
+    assert.equal(answer.error.field, 'action.discord.url');
+    assert.match(await page.textContent('#discord_url-error'), /discord\.com/);
+    assert.equal(await page.getAttribute('#discord_url', 'aria-invalid'), 'true');
+    await page.fill('#discord_url', '');
+  });
+
+  test('Telegram: no fields, a deep link to tap, then connected by itself', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=telegram]');
+    assert.equal(await page.locator('.channel-row:not([hidden])').count(), 0, 'nothing to type');
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent.action, { telegram: {} });
+    const link = page.locator('#telegram-link');
+    await link.waitFor();
+    const href = await link.getAttribute('href');
+    assert.equal(href, answer.link);
+    assert.match(href, new RegExp(`^https://t\\.me/${env.telegramBot}\\?start=[A-Za-z0-9_-]{43}$`));
+    assert.match(await link.textContent(), /Open Telegram/);
+    assert.match(await page.textContent('#telegram-state'), /Waiting for you to press Start/);
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.match(await card.locator('.channel').textContent(), /✈️ Telegram \(waiting/);
+    await shot(page, '21-telegram-waiting');
+
+    assert.equal(await telegramStart(href.split('?start=')[1]), 200);
+    await page.waitForSelector('#telegram-state.connected', { timeout: 10_000 });
+    assert.match(await page.textContent('#telegram-state'), /Connected/);
+    assert.equal(await link.isVisible(), false);
+    await until('the card to show the linked chat', async () =>
+      (await card.locator('.channel').textContent()).trim() === `✈️ Telegram chat ${env.telegramChat}`);
+    assert.equal(await card.locator('a:has-text("Open Telegram")').count(), 0, 'nothing left to tap');
+    await shot(page, '22-telegram-connected');
+  });
+
+  test('a message of their own: a mistake named at its field, then a preview of what they will read', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: ALICE, direction: 'in' });
+    await page.check('input[name=deliver][value=webhook]');
+    await page.fill('#webhook', 'https://127.0.0.1:9/message');
+    await page.click('#message-details summary');
+    await page.fill('#message_title', '+{{ amout(fields.amount) }}');
+    let { status, answer } = await created(page);
+    assert.equal(status, 422);
+    assert.equal(answer.error.field, 'message.title');
+    assert.match(await page.textContent('#message_title-error'), /amout/);
+
+    await page.fill('#message_title', '+{{ amount(fields.amount) }}');
+    await page.fill('#message_body', '{{ short(fields.from) }} paid you in block {{ block }} on {{ chain }}');
+    let sent;
+    ({ sent, status, answer } = await created(page));
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent.message, {
+      title: '+{{ amount(fields.amount) }}',
+      body: '{{ short(fields.from) }} paid you in block {{ block }} on {{ chain }}',
+    });
+    await page.waitForSelector('#message-preview:not([hidden])');
+    assert.match(await page.textContent('#preview-title'), /^\+.+ PAS$/);
+    assert.match(await page.textContent('#preview-body'), /paid you in block \d+ on paseo/);
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.match(await card.locator('.message').textContent(), /Message: \+\{\{ amount\(fields\.amount\) \}\}/);
+    await shot(page, '23-message-preview');
   });
 });
 

@@ -17,6 +17,9 @@ export const env = {
   paseoSpec: process.env.AURRAS_PASEO_SPEC,
   chromium: process.env.AURRAS_CHROMIUM ?? '/usr/bin/chromium',
   artifacts: process.env.AURRAS_ARTIFACTS ?? 'test-artifacts',
+  telegramBot: process.env.AURRAS_TELEGRAM_BOT,
+  telegramSecret: process.env.AURRAS_TELEGRAM_SECRET,
+  telegramChat: Number(process.env.AURRAS_TELEGRAM_CHAT),
 };
 for (const [name, value] of Object.entries(env)) {
   if (value === undefined || value === null) throw new Error(`${name} is not set: run these tests through tests/e2e/tests/browser.rs`);
@@ -112,6 +115,32 @@ export async function shot(page, name) {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(env.artifacts, `${name}.phone.png`), fullPage: true });
   await page.setViewportSize(viewport);
+}
+
+/**
+ * Telegram delivering `/start <code>` from the test's chat to the app's webhook, with the secret
+ * token the app registered through setWebhook (what a person pressing Start makes Telegram send).
+ */
+export async function telegramStart(code) {
+  const text = `/start ${code}`;
+  const chat = { id: env.telegramChat, first_name: 'Dana', type: 'private' };
+  const update = {
+    update_id: 600_000_001,
+    message: {
+      message_id: 1,
+      from: { id: env.telegramChat, is_bot: false, first_name: 'Dana', language_code: 'en' },
+      chat,
+      date: Math.floor(Date.now() / 1000),
+      text,
+      entities: [{ offset: 0, length: '/start'.length, type: 'bot_command' }],
+    },
+  };
+  const response = await fetch(`${env.url}/api/telegram/update`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': env.telegramSecret },
+    body: JSON.stringify(update),
+  });
+  return response.status;
 }
 
 /** The API as the test reads it. */

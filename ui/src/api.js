@@ -51,6 +51,7 @@ export const api = {
   patchSource: (token, id, body) => call('PATCH', `/api/sources/${encodeURIComponent(id)}`, { token, body }),
   deleteSource: (token, id) => call('DELETE', `/api/sources/${encodeURIComponent(id)}`, { token }),
   publicKey: () => call('GET', '/api/push/public-key'),
+  channels: () => call('GET', '/api/channels'),
   challenge: (account) => call('POST', `/api/accounts/${encodeURIComponent(account)}/challenge`),
   createTrigger: (body) => call('POST', '/api/triggers', { body }),
   trigger: (id, token) => call('GET', `/api/triggers/${encodeURIComponent(id)}`, { token }),

@@ -30,6 +30,6 @@ if (!supported()) {
   // Registered early so a push that arrives while the page is open is shown too.
   registration().catch(() => {});
 }
-await loadSources();
+await Promise.all([loadSources(), notify.channels()]);
 await refreshMine();
 document.body.dataset.ready = 'true';

@@ -4,7 +4,8 @@ import { api, ApiError } from './api.js';
 import { el } from './dom.js';
 import { renew, unsubscribe } from './push.js';
 import { endpointInUse, forget, triggers, update } from './store.js';
-import { describe, destination, status } from './words.js';
+import { destination, preview, telegramState } from './channels.js';
+import { describe, status } from './words.js';
 
 let list;
 let tokens = new Map();
@@ -41,7 +42,8 @@ async function remove(entry, trigger) {
 
 async function test(entry) {
   const result = await api.testTrigger(entry.id, entry.token);
-  if (result.outcome === 'delivered') return 'Test notification sent.';
+  const read = preview(result.message);
+  if (result.outcome === 'delivered') return read ? `Test notification sent: “${read}”` : 'Test notification sent.';
   throw new Error(`The test notification was not delivered (${result.outcome}): ${result.error ?? 'no reason given'}`);
 }
 
@@ -70,11 +72,20 @@ function view(entry, trigger) {
     ? el('button', { type: 'button', onclick: () => act(item, 'Pausing…', () => api.patchTrigger(entry.id, entry.token, { active: false }).then(() => 'Paused.')) }, 'Pause')
     : !state.expired &&
       el('button', { type: 'button', onclick: () => act(item, 'Resuming…', () => api.patchTrigger(entry.id, entry.token, { active: true }).then(() => 'Resumed.')) }, 'Resume');
+  const telegram = telegramState(trigger);
+  const template = trigger.message && preview(trigger.message);
   // `append` would print a skipped part as "null": filter them out.
   const parts = [
     el('h3', {}, title),
     trigger.name ? el('p', {}, describe(trigger, token)) : null,
-    el('p', { class: 'meta' }, destination(trigger)),
+    el('p', { class: 'meta channel', 'data-channel': Object.keys(trigger.action ?? {})[0] }, destination(trigger)),
+    el('p', { class: 'meta message' }, template ? `Message: ${template}` : 'Message: the default sentence'),
+    telegram?.state === 'waiting'
+      ? el('p', {}, el('a', { class: 'button primary', href: telegram.link, target: '_blank', rel: 'noopener noreferrer' }, 'Open Telegram to connect'))
+      : null,
+    telegram?.state === 'expired'
+      ? el('p', { class: 'state paused' }, 'The Telegram link expired unused: remove this and create it again.')
+      : null,
     el('p', { class: `state ${state.state}` }, state.text),
     el('p', { class: 'meta' }, state.last),
     el('div', { class: 'actions' },

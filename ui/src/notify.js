@@ -1,8 +1,10 @@
 // "Notify me": a source, an address checked as that chain's SS58, a direction, an optional minimum,
-// and this browser (Web Push) or a webhook URL → one Balances.Transfer trigger.
+// where to (this browser, ntfy, Telegram, Matrix, Discord, Slack, email or a webhook: the channels the
+// server enabled) and optional message templates → one Balances.Transfer trigger.
 import { api, ApiError } from './api.js';
+import { actionFor, FALLBACK, messageSpec, newTopic, offered, telegramState } from './channels.js';
 import { clearErrors, el, say, showError } from './dom.js';
-import { PushUnavailable, subscribe } from './push.js';
+import { PushUnavailable, subscribe, supported } from './push.js';
 import { check } from './ss58.js';
 import { remember } from './store.js';
 import { extensions, prove, WalletError } from './wallet.js';
@@ -11,6 +13,11 @@ import { checkAmount, shorten } from './words.js';
 const EVENT = 'Balances.Transfer';
 
 let sources = [];
+/** What `GET /api/channels` answered: `{channels, ntfy_server, telegram_deep_link}`. */
+let enabled = FALLBACK;
+/** The Telegram trigger being watched until its chat is linked: `{id, token, timer}`. */
+let watching = null;
+const POLL_MS = 1500;
 /** The wallet's proof for one address, sent with the next trigger for it: `{address, proof, expires}`. */
 let verified = null;
 
@@ -105,15 +112,142 @@ function readForm(form) {
   }
   const name = form.elements.name.value.trim();
   if (name) trigger.name = name;
-  if (form.elements.deliver.value === 'webhook') {
-    const url = form.elements.webhook.value.trim();
-    if (!/^https:\/\/\S+$/.test(url)) {
-      showError(form, 'action.webhook.url', 'Give an https:// URL that accepts POST requests.');
+  const channel = chosen(form);
+  if (!channel) {
+    showError(form, 'action', 'Pick where to be notified.');
+    return null;
+  }
+  if (channel !== 'web_push') {
+    const f = form.elements;
+    const url = { discord: f.discord_url, slack: f.slack_url, webhook: f.webhook }[channel]?.value;
+    const made = actionFor(
+      channel,
+      { topic: f.topic.value, room: f.room.value, chat_id: f.chat_id.value, address: f.address.value, url },
+      { deepLink: enabled.telegram_deep_link },
+    );
+    if (!made.action) {
+      showError(form, made.field, made.message);
       return null;
     }
-    trigger.action = { webhook: { url } };
+    trigger.action = made.action;
   }
+  const message = messageSpec(form.elements.message_title.value, form.elements.message_body.value);
+  if (message) trigger.message = message;
   return trigger;
+}
+
+/** The channel picked (a radio that is offered), or null. */
+function chosen(form) {
+  const radio = form.querySelector('input[name=deliver]:checked');
+  return radio && !radio.closest('[data-channel]').hidden ? radio.value : null;
+}
+
+/** Shows the offered channels, and for the one picked its help and its fields. */
+function showChannels(form) {
+  const list = offered(enabled, supported());
+  const keys = new Set(list.map((c) => c.key));
+  for (const label of form.querySelectorAll('#channel-choices [data-channel]')) {
+    label.hidden = !keys.has(label.dataset.channel);
+  }
+  if (!chosen(form) && list.length > 0) {
+    form.querySelector(`input[name=deliver][value=${list[0].key}]`).checked = true;
+  }
+  const channel = chosen(form);
+  const rows = new Set([channel]);
+  if (channel === 'telegram' && !enabled.telegram_deep_link) rows.add('telegram-chat');
+  for (const row of form.querySelectorAll('.channel-row')) row.hidden = !rows.has(row.dataset.for);
+  const about = list.find((c) => c.key === channel);
+  let help = about?.help ?? '';
+  if (channel === 'telegram' && !enabled.telegram_deep_link) {
+    help = 'Add the bot to your group or channel, then give its id or @username.';
+  }
+  form.querySelector('#channel-help').textContent = help;
+  if (channel === 'ntfy') {
+    const topic = form.elements.topic;
+    if (!topic.value) topic.value = newTopic(crypto.getRandomValues(new Uint8Array(15)));
+    const server = enabled.ntfy_server ?? 'https://ntfy.sh';
+    form.querySelector('#topic-hint').textContent =
+      `In the ntfy app: + → Subscribe to topic → this topic, on ${server}.`;
+  }
+}
+
+/** Asks the server which channels it enabled; an older server without the route has push and webhooks. */
+async function loadChannels(form) {
+  try {
+    enabled = await api.channels();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) {
+      say(form, `Could not ask which channels are enabled (${e.message}); offering this browser and webhooks.`, 'error');
+    }
+    enabled = FALLBACK;
+  }
+  showChannels(form);
+}
+
+function stopWatching() {
+  if (watching) clearTimeout(watching.timer);
+  watching = null;
+}
+
+/** Shows the deep link and watches the trigger until Telegram linked its chat. */
+function watchTelegram(form, created, onChange) {
+  stopWatching();
+  const box = form.querySelector('#telegram-connect');
+  const link = form.querySelector('#telegram-link');
+  const line = form.querySelector('#telegram-state');
+  link.href = created.link;
+  box.hidden = false;
+  line.className = 'state waiting';
+  line.textContent = 'Waiting for you to press Start in Telegram…';
+  const me = { id: created.id, token: created.token, timer: null };
+  watching = me;
+  const poll = async () => {
+    if (watching !== me) return;
+    try {
+      const trigger = await api.trigger(me.id, me.token);
+      const state = telegramState(trigger);
+      if (state?.state === 'linked') {
+        stopWatching();
+        line.className = 'state connected';
+        line.textContent = 'Connected: notifications will arrive in your Telegram chat.';
+        link.hidden = true;
+        onChange(trigger);
+        if (trigger.message) showPreview(form, me.id, me.token);
+        return;
+      }
+      if (state?.state === 'expired') {
+        stopWatching();
+        line.className = 'state paused';
+        line.textContent = 'The link expired unused. Remove this notification and create it again for a new link.';
+        return;
+      }
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 401)) {
+        stopWatching();
+        box.hidden = true;
+        return;
+      }
+      // A network hiccup: keep waiting.
+    }
+    me.timer = setTimeout(poll, POLL_MS);
+  };
+  me.timer = setTimeout(poll, POLL_MS);
+}
+
+/** Fires a test and shows the message it rendered, so a person sees what their templates say. */
+async function showPreview(form, id, token) {
+  const box = form.querySelector('#message-preview');
+  try {
+    const result = await api.testTrigger(id, token);
+    if (!result?.message) return;
+    form.querySelector('#preview-title').textContent = result.message.title ?? '';
+    form.querySelector('#preview-body').textContent = result.message.body ?? '';
+    box.hidden = false;
+  } catch (e) {
+    form.querySelector('#preview-title').textContent = 'No preview';
+    form.querySelector('#preview-body').textContent = e.message;
+    box.hidden = false;
+  }
 }
 
 async function submit(form, onCreated) {
@@ -130,6 +264,10 @@ async function submit(form, onCreated) {
       endpoint = subscription.endpoint;
     }
     say(form, 'Saving…');
+    stopWatching();
+    form.querySelector('#telegram-connect').hidden = true;
+    form.querySelector('#telegram-link').hidden = false;
+    form.querySelector('#message-preview').hidden = true;
     const created = await api.createTrigger(trigger);
     remember({
       id: created.id,
@@ -139,15 +277,29 @@ async function submit(form, onCreated) {
       endpoint,
       created: created.created_at,
     });
+    const channel = Object.keys(created.action ?? trigger.action)[0];
     form.elements.account.value = '';
     forgetProof(form); // a challenge proves one request
     form.elements.min.value = '';
     form.elements.name.value = '';
     const source = sources.find((s) => s.id === created.source);
-    const done = endpoint
-      ? `Done: this browser will be notified of ${source?.chain ?? created.chain} transfers. Manage it under “My notifications”.`
-      : `Done. Deliveries are signed with ${created.secret}: store this secret now, it is shown only once.`;
+    const chain = source?.chain ?? created.chain;
+    const done = {
+      web_push: `Done: this browser will be notified of ${chain} transfers. Manage it under “My notifications”.`,
+      webhook: `Done. Deliveries are signed with ${created.secret}: store this secret now, it is shown only once.`,
+      ntfy: `Done: ${chain} transfers will be published to the ntfy topic ${created.action?.ntfy?.topic ?? ''}.`,
+      email: `Saved. Open the confirmation link we mailed to ${created.action?.email?.address ?? 'you'}: nothing else is sent until then.`,
+      telegram: created.link
+        ? 'Saved. One more step: open Telegram and press Start.'
+        : `Done: ${chain} transfers will be posted to the Telegram chat.`,
+    }[channel] ?? `Done: ${chain} transfers will be posted there. Manage it under “My notifications”.`;
     say(form, done, 'success');
+    if (channel === 'ntfy') form.elements.topic.value = '';
+    if (channel === 'telegram' && created.link) {
+      watchTelegram(form, created, () => onCreated(created));
+    } else if (trigger.message) {
+      showPreview(form, created.id, created.token);
+    }
     onCreated(created);
   } catch (e) {
     if (e instanceof ApiError && e.field?.startsWith('proof')) forgetProof(form);
@@ -157,7 +309,10 @@ async function submit(form, onCreated) {
         e.field,
         `${e.message} If this address is yours, press “Verify with your wallet” first: your own notifications are never crowded out.`,
       );
-    } else if (e instanceof ApiError) showError(form, e.field, e.message);
+    } else if (e instanceof ApiError) {
+      if (e.field?.startsWith('message')) form.querySelector('#message-details').open = true;
+      showError(form, e.field, e.message);
+    }
     else if (e instanceof PushUnavailable) showError(form, 'action', e.message);
     else showError(form, null, `Could not subscribe this browser: ${e.message}`);
   } finally {
@@ -218,17 +373,14 @@ export function setupNotify(form, onCreated) {
   });
   form.elements.account.addEventListener('change', () => checkAccount(form));
   form.elements.account.addEventListener('blur', () => checkAccount(form));
-  const toggleWebhook = () => {
-    const webhook = form.elements.deliver.value === 'webhook';
-    form.querySelector('#webhook-row').hidden = !webhook;
-  };
-  for (const radio of form.elements.deliver) radio.addEventListener('change', toggleWebhook);
-  toggleWebhook();
+  for (const radio of form.elements.deliver) radio.addEventListener('change', () => showChannels(form));
+  showChannels(form);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     submit(form, onCreated);
   });
   return {
     sources: (list) => fillSources(form, list),
+    channels: () => loadChannels(form),
   };
 }

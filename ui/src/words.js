@@ -36,12 +36,6 @@ export function describe(trigger, token) {
   return `Every ${trigger.event} on ${trigger.chain}`;
 }
 
-/** Where a trigger delivers, in words. */
-export function destination(trigger) {
-  if (trigger.action?.webhook) return `Webhook to ${trigger.action.webhook.url}`;
-  return 'This browser';
-}
-
 /** "3 minutes ago", "in 2 hours": relative to `now` (ms). */
 export function ago(iso, now = Date.now()) {
   const then = Date.parse(iso);
@@ -69,7 +63,9 @@ export function ago(iso, now = Date.now()) {
 export function status(trigger, now = Date.now()) {
   const delivery = trigger.delivery ?? {};
   const last = delivery.last_attempt;
-  const expired = !trigger.status.active && last?.outcome === 'gone';
+  // Only a browser's push subscription is renewed from here; other channels say why they paused.
+  const isPush = !trigger.action || trigger.action.web_push !== undefined;
+  const expired = isPush && !trigger.status.active && last?.outcome === 'gone';
   let text;
   if (expired) {
     text = 'Paused: this browser’s subscription expired at the push service. Renew it to hear again.';

@@ -41,4 +41,10 @@ test('an expired subscription is told apart from a pause', () => {
     ['paused', 'Paused: paused by its owner.'],
   );
   assert.equal(ago(at, now), '5 minutes ago');
+  const blocked = { ...gone, action: { telegram: { linked: true } }, status: { active: false, reason: 'the bot was blocked' } };
+  assert.deepEqual(
+    [status(blocked, now).expired, status(blocked, now).text],
+    [false, 'Paused: the bot was blocked.'],
+    'only a browser subscription is renewed from the page',
+  );
 });

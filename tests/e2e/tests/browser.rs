@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use aurras_domain::signature::SigningKey;
+use aurras_e2e::platforms::telegram::TelegramBotApi;
 use aurras_e2e::world::{batch, now_secs, transfer, Settings, World, ALICE};
 use aurras_e2e::{repo_root, ADMIN_TOKEN, RELAY_SECRET};
 use serde_json::json;
@@ -56,7 +57,62 @@ fn browser_tests() -> Result<PathBuf> {
 async fn the_page_in_a_real_browser() -> Result<()> {
     let chromium = chromium()?;
     let dir = browser_tests()?;
-    let world = World::start(Settings::default()).await?;
+    let mut world = World::start(Settings::default()).await?;
+    // Telegram enabled against the local Bot API (Matrix stays off: the page must hide it).
+    let telegram = TelegramBotApi::start(&world.ca).await?;
+    let bot = telegram.bot("aurras_page_bot");
+    telegram.accept_plain_http_webhooks();
+    let chat = telegram.person("Dana");
+    let rc = tempfile::tempdir()?;
+    let rc_path = rc.path().join("runtime-config.toml");
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    for origin in [world.push.origin(), world.hooks.origin()] {
+        let authority = origin.trim_start_matches("https://").trim_end_matches('/');
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .to_owned();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+    std::fs::write(
+        &rc_path,
+        format!(
+            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [{}]\nca_roots_file = {:?}\n",
+            hosts.join(", "),
+            world.ca.ca_file().display().to_string()
+        ),
+    )?;
+    let vars = [
+        ("TELEGRAM_API", telegram.base_url()),
+        ("TELEGRAM_BOT_TOKEN", bot.token.clone()),
+        ("TELEGRAM_BOT_NAME", bot.username.clone()),
+    ];
+    world
+        .app
+        .restart_with(|o| {
+            o.runtime_config = Some(rc_path.clone());
+            for (name, value) in vars {
+                o.variables.insert(format!("SPIN_VARIABLE_{name}"), value);
+            }
+        })
+        .await?;
+    let set = world
+        .app
+        .call(
+            "POST",
+            "/api/operator/telegram/webhook",
+            Some(ADMIN_TOKEN),
+            Some(&json!({"url": format!("{}/api/telegram/update", world.app.url())})),
+        )
+        .await?;
+    ensure!(set.status == 200, "setWebhook: {}", set.body);
+    let (_, secret) = telegram
+        .webhook(&bot)
+        .context("setWebhook reached the local Bot API")?;
+    let secret = secret.context("the webhook has a secret token")?;
     let key = world.vapid.public_key();
     let subscription = world.push.subscribe_with_key(&key)?;
     let expired = world.push.subscribe_with_key(&key)?;
@@ -93,6 +149,9 @@ async fn the_page_in_a_real_browser() -> Result<()> {
         )
         .env("AURRAS_PASEO_SPEC", paseo_spec()?)
         .env("AURRAS_CHROMIUM", &chromium)
+        .env("AURRAS_TELEGRAM_BOT", &bot.username)
+        .env("AURRAS_TELEGRAM_SECRET", &secret)
+        .env("AURRAS_TELEGRAM_CHAT", chat.id.to_string())
         .env("AURRAS_ARTIFACTS", &artifacts)
         // The push service's certificate comes from the test CA: node's fetch trusts it so the
         // test can read the messages it decrypted.
@@ -123,6 +182,13 @@ async fn the_page_in_a_real_browser() -> Result<()> {
     ensure!(
         world.push.received(&expired).is_empty(),
         "the expired subscription took a message"
+    );
+    // The chat the page linked was told so by the bot.
+    let said = telegram.sent_to(chat);
+    ensure!(
+        said.first()
+            .is_some_and(|m| m.raw_text.starts_with("Connected")),
+        "the bot did not answer the linked chat: {said:?}"
     );
     Ok(())
 }
