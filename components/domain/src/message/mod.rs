@@ -64,8 +64,10 @@ const TITLE: &str = "message.title";
 const BODY: &str = "message.body";
 
 /// A trigger's message templates; a part left out keeps the default text.
+// Read through a JSON object: a derived struct would also take `[title, body]` as an array,
+// which the API's contract (an object) does not allow.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct MessageSpec {
     /// The title (one line: line breaks become spaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +75,26 @@ pub struct MessageSpec {
     /// The body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+}
+
+/// [`MessageSpec`]'s fields as a client writes them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageFields {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for MessageSpec {
+    type Error = serde_json::Error;
+
+    fn try_from(object: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        let MessageFields { title, body } =
+            serde_json::from_value(serde_json::Value::Object(object))?;
+        Ok(Self { title, body })
+    }
 }
 
 /// What a message is rendered from at delivery.

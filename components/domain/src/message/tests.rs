@@ -453,3 +453,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_message_spec_is_an_object_with_title_and_body_only() {
+    let ok: MessageSpec =
+        serde_json::from_str(r#"{"title": "t", "body": null}"#).expect("an object");
+    assert_eq!((ok.title.as_deref(), ok.body), (Some("t"), None));
+    for bad in [
+        r#"[null, null]"#,
+        r#"["t", "b"]"#,
+        r#"{"titel": "t"}"#,
+        r#""t""#,
+    ] {
+        assert!(serde_json::from_str::<MessageSpec>(bad).is_err(), "{bad}");
+    }
+}
