@@ -50,21 +50,33 @@ pub struct WebhookSpec {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionSpec {
     /// Notify a browser.
-    WebPush(WebPush),
+    WebPush(#[serde(deserialize_with = "object")] WebPush),
     /// POST to a URL.
-    Webhook(WebhookSpec),
+    Webhook(#[serde(deserialize_with = "object")] WebhookSpec),
     /// Post to a Telegram chat through the operator's bot.
-    Telegram(Telegram),
+    Telegram(#[serde(deserialize_with = "object")] Telegram),
     /// Post to a Discord channel's incoming webhook.
-    Discord(ChatHook),
+    Discord(#[serde(deserialize_with = "object")] ChatHook),
     /// Post to a Slack channel's incoming webhook.
-    Slack(ChatHook),
+    Slack(#[serde(deserialize_with = "object")] ChatHook),
     /// Publish to an ntfy topic (phone notifications).
-    Ntfy(ntfy::Ntfy),
+    Ntfy(#[serde(deserialize_with = "object")] ntfy::Ntfy),
     /// Post to a Matrix room through the operator's bot account.
-    Matrix(matrix::Matrix),
+    Matrix(#[serde(deserialize_with = "object")] matrix::Matrix),
     /// Mail an address, once its owner confirms it.
-    Email(email::EmailSpec),
+    Email(#[serde(deserialize_with = "object")] email::EmailSpec),
+}
+
+/// Reads a channel's fields from a JSON object only. Derived structs also take a JSON array of
+/// their fields in order (`{"telegram": [null, null]}`), which the API's contract (an object per
+/// channel) does not allow.
+fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let map = serde_json::Map::<String, Value>::deserialize(d)?;
+    serde_json::from_value(Value::Object(map)).map_err(serde::de::Error::custom)
 }
 
 /// A stored webhook: the URL and its signing secret (`whsec_…`, Standard Webhooks).

@@ -12,6 +12,8 @@ use std::process::Stdio;
 
 use anyhow::{ensure, Context, Result};
 use aurras_domain::webpush::VapidKey;
+use aurras_e2e::platforms::telegram::TelegramBotApi;
+use aurras_e2e::tls::TestCa;
 use aurras_e2e::{paseo_transfers_source, repo_root, App, ADMIN_TOKEN};
 use serde_json::json;
 
@@ -129,7 +131,29 @@ async fn the_api_conforms_to_its_openapi_document() -> Result<()> {
     // Web Push configured (else the public key answers 503), and test deliveries allowed to the
     // seeded trigger's loopback URL, where nothing listens: they fail at once, offline.
     let (_, vapid) = VapidKey::generate();
+    // Telegram configured against the local Bot API (else the operator's webhook route answers
+    // 503), trusted through `[[client_tls]]`.
+    let ca = TestCa::new()?;
+    let telegram = TelegramBotApi::start(&ca).await?;
+    let bot = telegram.bot("aurras_schema_bot");
+    let config = tempfile::tempdir()?;
+    let runtime_config = config.path().join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        format!(
+            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\"]\nca_roots_file = {:?}\n",
+            ca.ca_file().display().to_string()
+        ),
+    )?;
     let app = App::start_with(|o| {
+        o.runtime_config = Some(runtime_config.clone());
+        for (name, value) in [
+            ("TELEGRAM_API", telegram.base_url()),
+            ("TELEGRAM_BOT_TOKEN", bot.token.clone()),
+            ("TELEGRAM_BOT_NAME", bot.username.clone()),
+        ] {
+            o.variables.insert(format!("SPIN_VARIABLE_{name}"), value);
+        }
         o.variables
             .insert("SPIN_VARIABLE_VAPID_PRIVATE_KEY".into(), vapid);
         o.variables.insert(
