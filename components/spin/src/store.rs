@@ -64,14 +64,18 @@ impl KeyValue for WasiStore {
         if cas.current().map_err(err)?.as_deref() != expected {
             return Ok(false);
         }
+        // Spin's Redis backend (3.x) answers neither way reliably, so the store is asked: it
+        // reports a swap as done when Redis aborted it because the key changed after the handle
+        // was made (it reads EXEC's nil answer as success), and as failed after one that landed
+        // (it ends every swap with `UNWATCH <key>`, which Redis refuses: UNWATCH takes no
+        // argument; seen under Spin 3.6.3, tests/host/README.md). A write counts once it is read
+        // back. A value changed since by someone who read ours counts as lost too: callers retry
+        // from a fresh read, and every change they make this way is idempotent (id sets) or errs
+        // on the safe side (counters).
         match atomics::swap(cas, value) {
-            // Spin's Redis backend (3.x) reports a swap as done when Redis aborted it because the
-            // key changed after the handle was made (it reads EXEC's nil answer as success), so a
-            // write is trusted only once it is read back. A value changed since by someone who
-            // read ours counts as lost too: callers retry from a fresh read, and every change
-            // they make this way is idempotent (id sets) or errs on the safe side (counters).
-            Ok(()) => Ok(self.get(key)?.as_deref() == Some(value)),
-            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Ok(()) | Err(atomics::CasError::CasFailed(_)) => {
+                Ok(self.get(key)?.as_deref() == Some(value))
+            }
             Err(atomics::CasError::StoreError(e)) => Err(err(e)),
         }
     }
