@@ -163,6 +163,21 @@ async fn failures_are_retried_gone_subscriptions_deactivate_and_schedules_end() 
     let first = transfer(10, 0, ALICE, BOB, 2 * PAS);
     let answer = w.dispatch(&batch(&[&first])).await.expect("dispatch");
     assert_eq!(answer.status, 200);
+    // Where the request's time went, for the relay's metrics (W3C Server-Timing).
+    let timing = answer
+        .header("server-timing")
+        .unwrap_or_default()
+        .to_owned();
+    for stage in [
+        "lookup;dur=",
+        "claim;dur=",
+        "build;dur=",
+        "wait;dur=",
+        "record;dur=",
+        "total;dur=",
+    ] {
+        assert!(timing.contains(stage), "{stage} in {timing:?}");
+    }
     let retries = answer.body["retries"]
         .as_array()
         .cloned()
