@@ -106,6 +106,8 @@ pub struct Recorded<'a> {
     pub round: Round,
     /// What came back.
     pub answer: &'a Answer,
+    /// Why the message template fell back to the default text, if it did.
+    pub template_error: Option<String>,
     /// What it means.
     pub outcome: &'a Outcome,
 }
@@ -189,6 +191,7 @@ impl DeliveryState {
                     event_id: r.event_id.to_owned(),
                     outcome: "throttled".to_owned(),
                     status: r.answer.status(),
+                    template_error: r.template_error.clone(),
                 });
                 self.last_error = Some(why.clone());
                 return;
@@ -201,6 +204,7 @@ impl DeliveryState {
             event_id: r.event_id.to_owned(),
             outcome: word.to_owned(),
             status: r.answer.status(),
+            template_error: r.template_error.clone(),
         });
         match error {
             None => {
@@ -290,6 +294,7 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
             round: round.into(),
             answer,
             outcome,
+            template_error: None,
         };
         self.record_all(trigger_id, &[done], now)
     }
@@ -433,6 +438,7 @@ mod tests {
                 round: Round::default(),
                 answer: &answer,
                 outcome: &Outcome::Delivered,
+                template_error: None,
             })
             .collect();
         d.record_all("t", &done, "t").expect("record");

@@ -41,6 +41,10 @@ pub struct Attempt {
     /// The HTTP status, when there was an answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Why the trigger's message template did not render, when it did not: the default text
+    /// went out instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_error: Option<String>,
 }
 
 /// One trigger's delivery state.

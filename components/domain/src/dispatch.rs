@@ -339,6 +339,18 @@ impl Job {
     /// What a person reads: the trigger's templates where they render, the default text where
     /// not (a failed template never drops the notification).
     pub fn notification(&self, config: &DeliveryConfig) -> Notification {
+        self.composed(config).notification
+    }
+
+    /// Why the trigger's templates did not render for this event, when they did not.
+    pub fn template_error(&self, config: &DeliveryConfig) -> Option<String> {
+        self.trigger.message.as_ref()?;
+        self.composed(config)
+            .fallback
+            .map(|e| format!("{}: {}; the default text was sent", e.field, e.reason()))
+    }
+
+    fn composed(&self, config: &DeliveryConfig) -> crate::message::Composed {
         compose(
             self.trigger.message.as_ref(),
             &self.trigger,
@@ -346,7 +358,6 @@ impl Job {
             self.token.as_ref(),
             config.explorer_url.as_deref(),
         )
-        .notification
     }
 
     /// Which round of this delivery the job is.

@@ -154,7 +154,9 @@ where
     }
     if mode == Mode::Record {
         let (done, warnings) = (&fanout.delivered[start..], &mut fanout.warnings);
-        watch.time(stage::RECORD, || record(deliveries, done, now, warnings));
+        watch.time(stage::RECORD, || {
+            record(deliveries, config, done, now, warnings)
+        });
     }
     fanout
 }
@@ -263,6 +265,7 @@ fn claim<S: KeyValue + ?Sized>(
 /// destination is gone or refuses for good.
 fn record<S: KeyValue + ?Sized>(
     deliveries: &Deliveries<'_, S>,
+    config: &DeliveryConfig,
     done: &[Delivered],
     now: &str,
     warnings: &mut Vec<String>,
@@ -277,6 +280,9 @@ fn record<S: KeyValue + ?Sized>(
                 round: d.job.round(),
                 answer: &d.answer,
                 outcome: &d.outcome,
+                // Rendered again only for a trigger with templates, and only to say why one
+                // fell back (a failed render never stops the notification).
+                template_error: d.job.template_error(config),
             });
     }
     // The requests are sent: a store failure now must not fail the batch, which would have the

@@ -368,3 +368,36 @@ fn a_test_delivery_is_timed_without_claim_or_record() {
     let names: Vec<&str> = watch.stages().iter().map(|(name, _)| *name).collect();
     assert_eq!(names, [stage::BUILD, stage::SEND, stage::WAIT]);
 }
+
+#[test]
+fn a_template_that_fails_at_delivery_is_said_in_the_delivery_state() {
+    let kv = MemoryStore::default();
+    let d = Deliveries::new(&kv, &TEST_KEYRING);
+    let mut templated = job("trg_1", 1, 0);
+    templated.trigger.message = Some(crate::message::MessageSpec {
+        title: None,
+        body: Some("{{ 1 // 0 }}".into()),
+    });
+    let mut net = recorder(200);
+    let fanout = record(
+        &d,
+        vec![templated, job("trg_2", 1, 0)],
+        &holder("a", 0),
+        &mut net,
+    );
+    assert_eq!(net.sent.len(), 2, "the notification still goes out");
+    assert!(fanout
+        .delivered
+        .iter()
+        .all(|done| done.outcome == Outcome::Delivered));
+    let failed = d.state("trg_1").expect("state").view();
+    let why = failed["last_attempt"]["template_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("message.body"), "{failed}");
+    let plain = d.state("trg_2").expect("state").view();
+    assert!(
+        plain["last_attempt"].get("template_error").is_none(),
+        "{plain}"
+    );
+}

@@ -274,6 +274,31 @@ async fn a_person_shapes_the_message_with_a_template() {
         fired.body
     );
 
+    // A template that renders for the sample but not for this event (a division by zero for
+    // exactly 3 PAS): the default text goes out and the delivery state says why.
+    let fragile =
+        c.w.trigger(
+            bob_in(),
+            json!({"discord": {"url": discord.url}}),
+            json!({"message": {"body": "{{ 100 // (fields.amount|int - 30000000000) }}"}}),
+        )
+        .await
+        .expect("fragile template");
+    let again = transfer(8, 0, ALICE, BOB, 3 * PAS);
+    c.w.dispatch(&batch(&[&again])).await.expect("dispatch");
+    let posted = c.discord.posted(&discord);
+    assert!(
+        posted
+            .iter()
+            .any(|p| p.readable.contains("Received 3 PAS from 5Grw…utQY")),
+        "the default text went out: {posted:?}"
+    );
+    let state = c.w.read(&fragile).await.expect("read");
+    let why = state["delivery"]["last_attempt"]["template_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.starts_with("message.body: line 1"), "{state}");
+
     // A mistake is a 422 naming the template and where, and stores nothing.
     let body = json!({"source": c.w.source, "event": "Balances.Transfer",
                       "action": {"discord": {"url": discord.url}},
