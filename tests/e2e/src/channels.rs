@@ -9,7 +9,7 @@ use crate::platforms::discord::DiscordWebhooks;
 use crate::platforms::ntfy::NtfyServer;
 use crate::platforms::slack::SlackWebhooks;
 use crate::platforms::telegram::{Bot, TelegramBotApi};
-use crate::world::{Settings, World};
+use crate::world::{runtime_config, Settings, World};
 
 /// The world and its platforms.
 pub struct Channels {
@@ -40,13 +40,7 @@ impl Channels {
         let config = tempfile::tempdir()?;
         let rc_path = config.path().join("runtime-config.toml");
         // The world's own peers are on 127.0.0.1, the platforms on localhost.
-        std::fs::write(
-            &rc_path,
-            format!(
-                "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\", \"127.0.0.1\"]\nca_roots_file = {:?}\n",
-                w.ca.ca_file().display().to_string()
-            ),
-        )?;
+        std::fs::write(&rc_path, runtime_config(&w.ca, &["localhost", "127.0.0.1"]))?;
         let vars = [
             ("TELEGRAM_API", telegram.base_url()),
             ("TELEGRAM_BOT_TOKEN", bot.token.clone()),

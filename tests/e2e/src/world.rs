@@ -71,9 +71,10 @@ impl Default for Settings {
     }
 }
 
-/// The runtime config trusting `ca` for calls from the app's components to the peers.
-fn runtime_config(ca: &TestCa, hosts: &[String]) -> String {
-    let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+/// The runtime config trusting `ca` for calls from the app's components to `hosts` (Spin matches
+/// `[[client_tls]] hosts` by host name, whatever the port).
+pub fn runtime_config<S: AsRef<str>>(ca: &TestCa, hosts: &[S]) -> String {
+    let hosts: Vec<String> = hosts.iter().map(|h| format!("{:?}", h.as_ref())).collect();
     format!(
         "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [{}]\nca_roots_file = {:?}\n",
         hosts.join(", "),

@@ -76,14 +76,9 @@ async fn the_page_in_a_real_browser() -> Result<()> {
             hosts.push(host);
         }
     }
-    let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
     std::fs::write(
         &rc_path,
-        format!(
-            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [{}]\nca_roots_file = {:?}\n",
-            hosts.join(", "),
-            world.ca.ca_file().display().to_string()
-        ),
+        aurras_e2e::world::runtime_config(&world.ca, &hosts),
     )?;
     let vars = [
         ("TELEGRAM_API", telegram.base_url()),

@@ -5,7 +5,7 @@
 //! pauses the trigger, after which nothing more is sent.
 
 use aurras_e2e::platforms::mail::{Email, MailApi};
-use aurras_e2e::world::{batch, transfer, Settings, World, ALICE, BOB};
+use aurras_e2e::world::{batch, runtime_config, transfer, Settings, World, ALICE, BOB};
 use serde_json::{json, Value};
 
 const PAS: u128 = 10_000_000_000;
@@ -38,14 +38,8 @@ async fn mailing(provider: Provider) -> Mailing {
     .expect("mail api");
     let rc = tempfile::tempdir().expect("tempdir");
     let rc_path = rc.path().join("runtime-config.toml");
-    std::fs::write(
-        &rc_path,
-        format!(
-            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\", \"127.0.0.1\"]\nca_roots_file = {:?}\n",
-            w.ca.ca_file().display().to_string()
-        ),
-    )
-    .expect("runtime config");
+    std::fs::write(&rc_path, runtime_config(&w.ca, &["localhost", "127.0.0.1"]))
+        .expect("runtime config");
     let name = match provider {
         Provider::Resend => "resend",
         Provider::Postmark => "postmark",

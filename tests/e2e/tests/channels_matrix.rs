@@ -9,7 +9,7 @@ use std::time::Duration;
 use aurras_domain::dispatch::message_id;
 use aurras_e2e::platforms::matrix::{MatrixHomeserver, User};
 use aurras_e2e::platforms::Fault;
-use aurras_e2e::world::{batch, now_secs, transfer, Settings, World, ALICE, BOB};
+use aurras_e2e::world::{batch, now_secs, runtime_config, transfer, Settings, World, ALICE, BOB};
 use serde_json::{json, Value};
 
 const PAS: u128 = 10_000_000_000;
@@ -35,14 +35,8 @@ async fn matrix() -> Matrix {
     let person = hs.user("bob");
     let rc = tempfile::tempdir().expect("tempdir");
     let rc_path = rc.path().join("runtime-config.toml");
-    std::fs::write(
-        &rc_path,
-        format!(
-            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\", \"127.0.0.1\"]\nca_roots_file = {:?}\n",
-            w.ca.ca_file().display().to_string()
-        ),
-    )
-    .expect("runtime config");
+    std::fs::write(&rc_path, runtime_config(&w.ca, &["localhost", "127.0.0.1"]))
+        .expect("runtime config");
     let vars = [
         ("MATRIX_HOMESERVER", hs.base_url()),
         ("MATRIX_ACCESS_TOKEN", bot.access_token.clone()),

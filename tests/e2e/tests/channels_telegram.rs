@@ -6,7 +6,7 @@
 //! events before the link change nothing.
 
 use aurras_e2e::platforms::telegram::{Bot, Chat, TelegramBotApi};
-use aurras_e2e::world::{batch, transfer, Settings, World, ALICE, BOB};
+use aurras_e2e::world::{batch, runtime_config, transfer, Settings, World, ALICE, BOB};
 use aurras_e2e::ADMIN_TOKEN;
 use serde_json::{json, Value};
 
@@ -31,14 +31,8 @@ async fn linking() -> Linking {
     telegram.accept_plain_http_webhooks();
     let rc = tempfile::tempdir().expect("tempdir");
     let rc_path = rc.path().join("runtime-config.toml");
-    std::fs::write(
-        &rc_path,
-        format!(
-            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\", \"127.0.0.1\"]\nca_roots_file = {:?}\n",
-            w.ca.ca_file().display().to_string()
-        ),
-    )
-    .expect("runtime config");
+    std::fs::write(&rc_path, runtime_config(&w.ca, &["localhost", "127.0.0.1"]))
+        .expect("runtime config");
     let mut w = w;
     let vars = [
         ("TELEGRAM_API", telegram.base_url()),

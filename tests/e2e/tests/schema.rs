@@ -140,10 +140,7 @@ async fn the_api_conforms_to_its_openapi_document() -> Result<()> {
     let runtime_config = config.path().join("runtime-config.toml");
     std::fs::write(
         &runtime_config,
-        format!(
-            "[[client_tls]]\ncomponent_ids = [\"api\", \"dispatch\"]\nhosts = [\"localhost\"]\nca_roots_file = {:?}\n",
-            ca.ca_file().display().to_string()
-        ),
+        aurras_e2e::world::runtime_config(&ca, &["localhost"]),
     )?;
     let app = App::start_with(|o| {
         o.runtime_config = Some(runtime_config.clone());
