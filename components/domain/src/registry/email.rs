@@ -5,12 +5,12 @@
 //! As for Telegram links, an index entry is only a pointer: the trigger's sealed record decides.
 
 use super::telegram::unix_ms;
-use super::{Caller, Registry, MAX_CAS_ATTEMPTS};
+use super::Registry;
 use crate::action::Action;
-use crate::cas::{decode, encode};
+use crate::cas::encode;
 use crate::channel::email::{confirm_key, unsubscribe_token, PendingConfirm};
 use crate::channel::telegram_link::LinkRecord;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::ApiResult;
 use crate::kv::KeyValue;
 use crate::trigger::Trigger;
 
@@ -76,50 +76,20 @@ impl<S: KeyValue + ?Sized> Registry<'_, S> {
         if !is_code(code) {
             return Ok(None);
         }
-        let key = confirm_key(code);
-        let Some(bytes) = self.kv.get(&key)? else {
-            return Ok(None);
-        };
-        let record = match decode::<LinkRecord>(&key, &bytes) {
-            Ok(record) if record.expires_ms > now_ms => record,
-            _ => {
-                self.kv.delete(&key)?;
-                return Ok(None);
-            }
-        };
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let (current, read) = match self.read_trigger(&record.trigger, Caller::Operator) {
-                Ok(found) => found,
-                Err(e) if e.code == ErrorCode::NotFound => {
-                    self.kv.delete(&key)?;
-                    return Ok(None);
+        self.redeem_code(
+            &confirm_key(code),
+            now_ms,
+            |t| waiting(t).is_some_and(|p| p.is_code(code) && p.is_live(now_ms)),
+            |next| {
+                let token = unsubscribe_token(self.ring, &next.id)?;
+                if let Action::Email(e) = &mut next.action {
+                    e.confirmed = true;
+                    e.pending = None;
+                    e.unsubscribe = Some(token);
                 }
-                Err(e) => return Err(e),
-            };
-            if !waiting(&current).is_some_and(|p| p.is_code(code) && p.is_live(now_ms)) {
-                self.kv.delete(&key)?;
-                return Ok(None);
-            }
-            let mut next = current.clone();
-            let token = unsubscribe_token(self.ring, &next.id)?;
-            if let Action::Email(e) = &mut next.action {
-                e.confirmed = true;
-                e.pending = None;
-                e.unsubscribe = Some(token);
-            }
-            match self.store_change(&current, &read, &next) {
-                Ok(()) => {
-                    self.kv.delete(&key)?;
-                    return Ok(Some(next));
-                }
-                Err(e) if e.code == ErrorCode::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(ApiError::new(
-            ErrorCode::Busy,
-            "too many concurrent changes to the trigger; retry",
-        ))
+                Ok(())
+            },
+        )
     }
 }
 

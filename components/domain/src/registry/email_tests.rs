@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::channel::email::{unsubscribed_trigger, CONFIRM_TTL_MS};
 use crate::kv::MemoryStore;
+use crate::registry::Caller;
 use crate::source::Source;
 use crate::vault::TEST_KEYRING;
 

@@ -101,15 +101,40 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         if !is_code(code) {
             return Ok(None);
         }
-        let key = code_key(code);
-        let Some(bytes) = self.kv.get(&key)? else {
+        self.redeem_code(
+            &code_key(code),
+            now_ms,
+            |t| pending(t).is_some_and(|l| l.is_code(code) && l.is_live(now_ms)),
+            |next| {
+                if let Action::Telegram(tg) = &mut next.action {
+                    tg.chat_id = Some(ChatId::Id(chat));
+                    tg.link = None;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Redeems a one-time code (a Telegram link, an email confirmation) indexed under `key`:
+    /// `change` applied to its trigger by compare-and-swap while `waiting` still holds (the
+    /// trigger's own sealed copy of the code decides, not the index entry), then the index
+    /// entry deleted. `None`, and the entry deleted, for an expired, unreadable, stale or
+    /// orphaned entry; `None` when there is none.
+    pub(super) fn redeem_code(
+        &self,
+        key: &str,
+        now_ms: u64,
+        waiting: impl Fn(&Trigger) -> bool,
+        mut change: impl FnMut(&mut Trigger) -> ApiResult<()>,
+    ) -> ApiResult<Option<Trigger>> {
+        let Some(bytes) = self.kv.get(key)? else {
             return Ok(None);
         };
-        let record = match decode::<LinkRecord>(&key, &bytes) {
+        let record = match decode::<LinkRecord>(key, &bytes) {
             Ok(record) if record.expires_ms > now_ms => record,
-            // Expired, or unreadable: either way it will never link anything.
+            // Expired, or unreadable: either way it will never redeem anything.
             _ => {
-                self.kv.delete(&key)?;
+                self.kv.delete(key)?;
                 return Ok(None);
             }
         };
@@ -117,23 +142,20 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             let (current, read) = match self.read_trigger(&record.trigger, Caller::Operator) {
                 Ok(found) => found,
                 Err(e) if e.code == ErrorCode::NotFound => {
-                    self.kv.delete(&key)?;
+                    self.kv.delete(key)?;
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
             };
-            if !pending(&current).is_some_and(|l| l.is_code(code) && l.is_live(now_ms)) {
-                self.kv.delete(&key)?;
+            if !waiting(&current) {
+                self.kv.delete(key)?;
                 return Ok(None);
             }
             let mut next = current.clone();
-            if let Action::Telegram(tg) = &mut next.action {
-                tg.chat_id = Some(ChatId::Id(chat));
-                tg.link = None;
-            }
+            change(&mut next)?;
             match self.store_change(&current, &read, &next) {
                 Ok(()) => {
-                    self.kv.delete(&key)?;
+                    self.kv.delete(key)?;
                     return Ok(Some(next));
                 }
                 Err(e) if e.code == ErrorCode::Conflict => continue,
