@@ -17,13 +17,36 @@ use crate::message::TELEGRAM_TEXT;
 const FIELD: &str = "action.telegram.chat_id";
 
 /// A Telegram chat: a numeric id (negative for groups and channels) or `@channelusername`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ChatId {
     /// `123456789`, `-1001234567890`.
     Id(i64),
     /// `@channelusername`.
     Name(String),
+}
+
+// By hand: JSON counts `906.0` as the integer 906 (as the OpenAPI document's `integer` does),
+// which a derived `i64` refuses.
+impl<'de> Deserialize<'de> for ChatId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = |n: &serde_json::Number| {
+            n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
+        };
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => id(&n)
+                .map(ChatId::Id)
+                .ok_or_else(|| serde::de::Error::custom("a chat id is a 64-bit integer")),
+            serde_json::Value::String(name) => Ok(ChatId::Name(name)),
+            _ => Err(serde::de::Error::custom(
+                "expected a chat id (an integer) or @channelusername",
+            )),
+        }
+    }
 }
 
 /// A Telegram destination.

@@ -376,3 +376,17 @@ fn enabled_lists_the_channels_whose_variables_are_set() {
     let none = Platforms::from_variables(|_| Some(String::new()));
     assert!(none.enabled().is_empty(), "{:?}", none.enabled());
 }
+
+#[test]
+fn chat_ids_are_integers_as_json_counts_them() {
+    let id = |v: Value| serde_json::from_value::<ChatId>(v);
+    assert_eq!(id(json!(906.0)).expect("906.0"), ChatId::Id(906));
+    assert_eq!(id(json!(-100)).expect("-100"), ChatId::Id(-100));
+    assert_eq!(
+        id(json!("@news_bot")).expect("name"),
+        ChatId::Name("@news_bot".into())
+    );
+    assert!(id(json!(1.5)).is_err());
+    assert!(id(json!(1e30)).is_err());
+    assert!(id(json!([1])).is_err());
+}
