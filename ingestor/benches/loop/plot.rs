@@ -24,6 +24,12 @@ fn bar_colour(channel: Channel) -> &'static str {
     match channel {
         Channel::Webhook => "#66a61e",
         Channel::Push => "#e6ab02",
+        Channel::Telegram => "#1f78b4",
+        Channel::Discord => "#6a3d9a",
+        Channel::Slack => "#b15928",
+        Channel::Ntfy => "#33a02c",
+        Channel::Matrix => "#a6761d",
+        Channel::Email => "#666666",
     }
 }
 
@@ -186,7 +192,14 @@ pub fn svg(outcomes: &[Outcome]) -> String {
             o.expected
         );
     }
-    for (k, channel) in [Channel::Webhook, Channel::Push].into_iter().enumerate() {
+    // A legend entry for each channel the rows used, in the order first used.
+    let mut channels: Vec<Channel> = Vec::new();
+    for o in outcomes {
+        if !channels.contains(&o.scenario.channel) {
+            channels.push(o.scenario.channel);
+        }
+    }
+    for (k, channel) in channels.into_iter().enumerate() {
         let ly = rates.top + 14.0 + 18.0 * k as f64;
         let _ = write!(
             svg,

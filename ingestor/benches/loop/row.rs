@@ -128,7 +128,7 @@ pub async fn run(chain: &LocalChain, scenario: Scenario, config: &Config) -> Out
     .await
     .expect("world");
     let warm = watch(&w, CHARLIE).await;
-    let sink = Sink::create(&w, scenario.channel, scenario.triggers).await;
+    let sink = Sink::create(&mut w, scenario.channel, scenario.triggers).await;
     // The app host in a process of its own: its CPU time apart from the receiver's.
     w.app.pause().await.expect("pause");
     let addr = w.app.paused_at().expect("paused");

@@ -9,6 +9,31 @@ pub enum Channel {
     Webhook,
     /// Web Push to the local push service (one host), which decrypts every message.
     Push,
+    /// Telegram: one chat per trigger, through the local Bot API.
+    Telegram,
+    /// Discord: one webhook per trigger.
+    Discord,
+    /// Slack: one incoming webhook per trigger.
+    Slack,
+    /// ntfy: one topic per trigger.
+    Ntfy,
+    /// Matrix: one room per trigger, each with the operator's bot in it.
+    Matrix,
+    /// Email through the local Resend: one confirmed address per trigger.
+    Email,
+}
+
+impl Channel {
+    const ALL: [Channel; 8] = [
+        Channel::Webhook,
+        Channel::Push,
+        Channel::Telegram,
+        Channel::Discord,
+        Channel::Slack,
+        Channel::Ntfy,
+        Channel::Matrix,
+        Channel::Email,
+    ];
 }
 
 impl std::fmt::Display for Channel {
@@ -16,6 +41,12 @@ impl std::fmt::Display for Channel {
         f.write_str(match self {
             Channel::Webhook => "webhook",
             Channel::Push => "push",
+            Channel::Telegram => "telegram",
+            Channel::Discord => "discord",
+            Channel::Slack => "slack",
+            Channel::Ntfy => "ntfy",
+            Channel::Matrix => "matrix",
+            Channel::Email => "email",
         })
     }
 }
@@ -23,8 +54,9 @@ impl std::fmt::Display for Channel {
 /// A row: `N` transfers in one block, `M` triggers on their recipient delivering over
 /// `channel`, the webhook receiver's accept queue, and `stored` triggers on other accounts of the
 /// same event that never fire. Written `NxM`, then in any order `@backlog` (default 4096),
-/// `+stored` (default 0) and `/push` or `/webhook` (default webhook): `100x50`, `100x50@5`,
-/// `100x50+10000`, `100x50/push`.
+/// `+stored` (default 0) and `/channel` (default webhook; `push`, `telegram`, `discord`, `slack`,
+/// `ntfy`, `matrix`, `email`): `100x50`, `100x50@5`, `100x50+10000`, `100x50/push`,
+/// `100x10/telegram`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scenario {
     pub transfers: u64,
@@ -59,13 +91,17 @@ impl FromStr for Scenario {
                 '@' => scenario.backlog = number(value)? as u32,
                 '+' => scenario.stored = number(value)? as usize,
                 _ => {
-                    scenario.channel = match value {
-                        "push" => Channel::Push,
-                        "webhook" => Channel::Webhook,
-                        other => {
-                            return Err(format!("{s:?}: channel {other:?} is not push or webhook"))
-                        }
-                    }
+                    scenario.channel = Channel::ALL
+                        .into_iter()
+                        .find(|c| c.to_string() == value)
+                        .ok_or_else(|| {
+                            let names: Vec<String> =
+                                Channel::ALL.iter().map(ToString::to_string).collect();
+                            format!(
+                                "{s:?}: channel {value:?} is not one of {}",
+                                names.join(", ")
+                            )
+                        })?
                 }
             }
             rest = &rest[end..];

@@ -36,9 +36,9 @@ fn shows_the_transfer(platform: &str, text: &str) {
 #[tokio::test]
 async fn a_transfer_reaches_telegram_discord_slack_and_ntfy() {
     let c = channels().await;
-    let person = c.telegram.person("Bob");
-    let discord = c.discord.webhook();
-    let slack = c.slack.webhook();
+    let person = c.p.telegram.person("Bob");
+    let discord = c.p.discord.webhook();
+    let slack = c.p.slack.webhook();
     for action in [
         json!({"telegram": {"chat_id": person.id}}),
         json!({"discord": {"url": discord.url}}),
@@ -54,15 +54,15 @@ async fn a_transfer_reaches_telegram_discord_slack_and_ntfy() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["retries"], json!([]), "all delivered");
 
-    let sent = c.telegram.sent_to(person);
+    let sent = c.p.telegram.sent_to(person);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].bot_token, c.bot.token);
+    assert_eq!(sent[0].bot_token, c.p.bot.token);
     shows_the_transfer("Telegram", &sent[0].shown.text);
-    let posted = c.discord.posted(&discord);
+    let posted = c.p.discord.posted(&discord);
     assert_eq!(posted.len(), 1);
     shows_the_transfer("Discord", &posted[0].readable);
     assert_eq!(posted[0].body["allowed_mentions"], json!({"parse": []}));
-    let posted = c.slack.posted(&slack);
+    let posted = c.p.slack.posted(&slack);
     assert_eq!(posted.len(), 1);
     shows_the_transfer("Slack", &posted[0].readable);
     assert!(
@@ -70,7 +70,7 @@ async fn a_transfer_reaches_telegram_discord_slack_and_ntfy() {
         "{:?}",
         posted[0].links
     );
-    let published = c.ntfy.published("bob_payments");
+    let published = c.p.ntfy.published("bob_payments");
     assert_eq!(published.len(), 1);
     let note = &published[0];
     shows_the_transfer(
@@ -84,10 +84,10 @@ async fn a_transfer_reaches_telegram_discord_slack_and_ntfy() {
     );
     assert_eq!(note.click.as_deref(), Some(LINK));
     for refused in [
-        c.telegram.server().rejections(),
-        c.discord.server().rejections(),
-        c.slack.server().rejections(),
-        c.ntfy.server().rejections(),
+        c.p.telegram.server().rejections(),
+        c.p.discord.server().rejections(),
+        c.p.slack.server().rejections(),
+        c.p.ntfy.server().rejections(),
     ] {
         assert!(refused.is_empty(), "{refused:?}");
     }
@@ -96,7 +96,7 @@ async fn a_transfer_reaches_telegram_discord_slack_and_ntfy() {
 #[tokio::test]
 async fn rate_limits_throttle_and_gone_destinations_pause_their_trigger() {
     let c = channels().await;
-    let discord = c.discord.webhook();
+    let discord = c.p.discord.webhook();
     let limited =
         c.w.trigger(
             bob_in(),
@@ -105,7 +105,7 @@ async fn rate_limits_throttle_and_gone_destinations_pause_their_trigger() {
         )
         .await
         .expect("discord");
-    let person = c.telegram.person("Bob");
+    let person = c.p.telegram.person("Bob");
     let blocked =
         c.w.trigger(
             bob_in(),
@@ -114,13 +114,13 @@ async fn rate_limits_throttle_and_gone_destinations_pause_their_trigger() {
         )
         .await
         .expect("telegram");
-    c.discord.server().fail_next(
+    c.p.discord.server().fail_next(
         1,
         Fault::RateLimited {
             retry_after_secs: 2,
         },
     );
-    c.telegram.block(person);
+    c.p.telegram.block(person);
 
     let event = transfer(7, 0, ALICE, BOB, 3 * PAS);
     let answer = c.w.dispatch(&batch(&[&event])).await.expect("dispatch");
@@ -147,8 +147,8 @@ async fn rate_limits_throttle_and_gone_destinations_pause_their_trigger() {
     let due = json!({"retries": [{"attempt": retries[0]["attempt"], "item": retries[0]["item"]}]});
     let answer = c.w.dispatch(&due).await.expect("retry");
     assert_eq!(answer.body["retries"], json!([]), "{}", answer.body);
-    assert_eq!(c.discord.posted(&discord).len(), 1);
-    c.discord.delete(&discord);
+    assert_eq!(c.p.discord.posted(&discord).len(), 1);
+    c.p.discord.delete(&discord);
     let later = transfer(8, 0, ALICE, BOB, 3 * PAS);
     c.w.dispatch(&batch(&[&later])).await.expect("dispatch");
     let gone = c.w.read(&limited).await.expect("read");
@@ -212,14 +212,14 @@ async fn channels_are_refused_where_not_enabled_or_off_platform() {
     );
 
     // A test fire shows the channel's answer.
-    let slack = c.slack.webhook();
+    let slack = c.p.slack.webhook();
     let created =
         c.w.trigger(bob_in(), json!({"slack": {"url": slack.url}}), json!({}))
             .await
             .expect("slack");
     let fired = c.w.fire_test(&created).await.expect("test");
     assert_eq!(fired.body["outcome"], "delivered", "{}", fired.body);
-    let posted = c.slack.posted(&slack);
+    let posted = c.p.slack.posted(&slack);
     assert_eq!(posted.len(), 1);
     assert!(
         posted[0].readable.contains("Test:"),
@@ -239,7 +239,7 @@ async fn channels_are_refused_where_not_enabled_or_off_platform() {
 #[tokio::test]
 async fn a_person_shapes_the_message_with_a_template() {
     let c = channels().await;
-    let discord = c.discord.webhook();
+    let discord = c.p.discord.webhook();
     let message = json!({
         "title": "+{{ amount(fields.amount) }}",
         "body": "{{ short(fields.from) }} paid you in block {{ block }} on {{ chain }}"
@@ -255,7 +255,7 @@ async fn a_person_shapes_the_message_with_a_template() {
     assert_eq!(c.w.read(&created).await.expect("read")["message"], message);
     let event = transfer(7, 0, ALICE, BOB, 3 * PAS);
     c.w.dispatch(&batch(&[&event])).await.expect("dispatch");
-    let posted = c.discord.posted(&discord);
+    let posted = c.p.discord.posted(&discord);
     assert_eq!(posted.len(), 1);
     let read = &posted[0].readable;
     assert!(read.contains("**+3 PAS**"), "the title, in bold: {read}");
@@ -286,7 +286,7 @@ async fn a_person_shapes_the_message_with_a_template() {
         .expect("fragile template");
     let again = transfer(8, 0, ALICE, BOB, 3 * PAS);
     c.w.dispatch(&batch(&[&again])).await.expect("dispatch");
-    let posted = c.discord.posted(&discord);
+    let posted = c.p.discord.posted(&discord);
     assert!(
         posted
             .iter()

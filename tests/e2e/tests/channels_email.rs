@@ -4,16 +4,14 @@
 //! mail with the amount, sender and link, and RFC 8058 unsubscribe headers whose one-click POST
 //! pauses the trigger, after which nothing more is sent.
 
-use aurras_e2e::platforms::mail::{Email, MailApi};
+use aurras_e2e::channels::{link_in, PUBLIC_URL};
+use aurras_e2e::platforms::mail::MailApi;
 use aurras_e2e::world::{batch, runtime_config, transfer, Settings, World, ALICE, BOB};
 use serde_json::{json, Value};
 
 const PAS: u128 = 10_000_000_000;
 /// What the mail must show of a 3 PAS transfer from Alice to Bob in block 7.
 const SHOWN: [&str; 3] = ["3 PAS", "5Grw…utQY", "https://explorer.test/paseo/block/7"];
-/// The app's public address in links (a proxy in front of it in production); the test calls
-/// the same paths on the app directly.
-const PUBLIC_URL: &str = "https://aurras.test";
 const TOKEN: &str = "mail_key_123";
 
 #[derive(Clone, Copy, Debug)]
@@ -65,17 +63,6 @@ async fn mailing(provider: Provider) -> Mailing {
 
 fn bob_in() -> Option<Value> {
     Some(json!({"balance": {"account": BOB, "direction": "in"}}))
-}
-
-/// The link in `mail` under `path` (`/api/email/confirm`), as the app's own path and query.
-fn link_in(mail: &Email, path: &str) -> String {
-    let prefix = format!("{PUBLIC_URL}{path}?");
-    let link = mail
-        .links
-        .iter()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("a {path} link in {:?}", mail.links));
-    link.strip_prefix(PUBLIC_URL).expect("prefix").to_owned()
 }
 
 /// A request to the app as a browser or mail client makes it: the status and the body text.
