@@ -198,6 +198,9 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
         }
         Operation::PushPublicKey => push_public_key()?,
         Operation::ListChannels => channels(),
+        Operation::ListRecipes => {
+            Answer::json(200, aurras_domain::recipe::list(&registry.list_sources()?))
+        }
         Operation::ReplaceTrigger => {
             let mut req = parse_json::<NewTrigger>(&body)?;
             check_destination(Some(&req.action))?;

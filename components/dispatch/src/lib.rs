@@ -21,7 +21,7 @@ use aurras_domain::dispatch::{
 use aurras_domain::envelope::Envelope;
 use aurras_domain::fanout::timing::{stage, Stopwatch};
 use aurras_domain::fanout::{self, InFlight};
-use aurras_domain::names::Topic;
+use aurras_domain::names::{ChainName, EventName};
 use aurras_domain::signature::{SigningKey, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use aurras_domain::source::Source;
 use aurras_domain::trigger::Trigger;
@@ -180,14 +180,15 @@ impl Lookups {
     fn get(
         &mut self,
         state: &State,
-        topic: &Topic,
+        chain: &ChainName,
+        event: &EventName,
         accounts: &[String],
     ) -> ApiResult<Rc<Candidates>> {
-        let key = (topic.to_string(), accounts.to_vec());
+        let key = (event.topic(chain).to_string(), accounts.to_vec());
         if let Some(found) = self.found.get(&key) {
             return Ok(found.clone());
         }
-        let triggers = state.registry().lookup(topic, accounts)?;
+        let triggers = state.registry().lookup_event(chain, event, accounts)?;
         let sources = if triggers.is_empty() {
             BTreeMap::new()
         } else {
@@ -207,11 +208,11 @@ fn jobs_for(
     envelope: Envelope,
     watch: &mut Stopwatch<'_>,
 ) -> ApiResult<Vec<Job>> {
-    let Some(topic) = envelope.topic() else {
+    let Some(event) = envelope.event_name() else {
         return Ok(Vec::new());
     };
     let candidates = watch.time(stage::LOOKUP, || {
-        lookups.get(state, &topic, &envelope.accounts)
+        lookups.get(state, &envelope.chain, &event, &envelope.accounts)
     })?;
     Ok(watch.time(stage::MATCH, || matching(&candidates, record, &envelope)))
 }

@@ -48,6 +48,7 @@ pub enum Operation {
     EmailUnsubscribePage,
     EmailUnsubscribe,
     ListChannels,
+    ListRecipes,
 }
 
 /// One route.
@@ -173,6 +174,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/push/public-key", PushPublicKey, Public, 0),
     // Which delivery channels this server has enabled, for the page to offer only those.
     route("GET", "/api/channels", ListChannels, Public, 0),
+    // The recipes, their inputs and the chains whose sources serve them (see `crate::recipe`).
+    route("GET", "/api/recipes", ListRecipes, Public, 0),
     // A challenge for an account's owner to sign (see `crate::ownership`); nothing is stored.
     route(
         "POST",

@@ -229,7 +229,7 @@ pub fn fires(trigger: &Trigger, envelope: &Envelope, source: Option<&Source>) ->
         _ => return Err(Skip::SourceGone),
     }
     let event = envelope.event_name().ok_or(Skip::OtherEvent)?;
-    if event != trigger.event || envelope.chain != trigger.chain {
+    if !trigger.watches(&event) || envelope.chain != trigger.chain {
         return Err(Skip::OtherEvent);
     }
     match &trigger.filter {

@@ -118,6 +118,9 @@ pub enum Filter {
     All(Vec<Predicate>),
     /// At least one predicate holds.
     Any(Vec<Predicate>),
+    /// What a recipe about one account expands to (never written by clients: they name the
+    /// recipe and its inputs).
+    Recipe(crate::recipe::RecipeRule),
 }
 
 fn balance_capable_events() -> String {
@@ -384,6 +387,7 @@ impl Filter {
             Filter::Balance(rule) => rule.matches(event, fields),
             Filter::All(ps) => ps.iter().all(|p| p.holds(fields)),
             Filter::Any(ps) => ps.iter().any(|p| p.holds(fields)),
+            Filter::Recipe(rule) => rule.matches(fields),
         }
     }
 
@@ -391,6 +395,7 @@ impl Filter {
     pub fn indexed_account(&self) -> Option<&str> {
         match self {
             Filter::Balance(rule) => Some(&rule.account_hex),
+            Filter::Recipe(rule) => Some(&rule.account_hex),
             _ => None,
         }
     }

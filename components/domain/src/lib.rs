@@ -51,6 +51,7 @@ pub mod names;
 pub mod notification;
 pub mod operator;
 pub mod ownership;
+pub mod recipe;
 pub mod registry;
 pub mod secrets;
 pub mod signature;

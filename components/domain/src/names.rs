@@ -134,6 +134,12 @@ impl Topic {
         Ok(EventName::parse(event)?.topic(&ChainName::parse(chain)?))
     }
 
+    /// `<chain>.<middle>.<last>` from parts known to be valid topic characters (a recipe's
+    /// index topic, `crate::recipe::recipe_topic`).
+    pub(crate) fn from_parts(chain: &ChainName, middle: &str, last: &str) -> Self {
+        Topic(format!("{chain}.{middle}.{last}"))
+    }
+
     /// The topic name.
     pub fn as_str(&self) -> &str {
         &self.0

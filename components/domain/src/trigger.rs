@@ -2,7 +2,7 @@
 //! original Kafka feed's parameters (`brokers`, `isJSONData`, `isBinaryValue`, `isBinaryKey`).
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::action::{Action, ActionSpec};
 use crate::error::{ApiError, ApiResult};
@@ -10,6 +10,7 @@ use crate::filter::{Filter, FilterSpec};
 use crate::message::MessageSpec;
 use crate::names::{ChainName, EventName, Topic};
 use crate::ownership::OwnerProof;
+use crate::recipe::{self, RecipeUse};
 use crate::source::Source;
 
 /// The longest trigger name.
@@ -23,8 +24,15 @@ pub const MAX_BROKERS: usize = 32;
 pub struct NewTrigger {
     /// The source id.
     pub source: String,
-    /// `Pallet.Event`, one the source publishes.
-    pub event: String,
+    /// `Pallet.Event`, one the source publishes; or a `recipe` instead.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// A recipe's id ([`crate::recipe`]), instead of `event` and `filter`.
+    #[serde(default)]
+    pub recipe: Option<String>,
+    /// The recipe's inputs.
+    #[serde(default)]
+    pub inputs: Option<Map<String, Value>>,
     /// Which events to deliver; all of them when absent.
     pub filter: Option<FilterSpec>,
     /// Where to deliver.
@@ -128,10 +136,16 @@ pub struct Trigger {
     pub source: String,
     /// The source's chain.
     pub chain: ChainName,
-    /// The watched event.
+    /// The watched event (a recipe's first).
     pub event: EventName,
-    /// Its topic.
+    /// Every event a recipe's trigger watches, when more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventName>,
+    /// The topic it is indexed under: its event's, or a recipe's of several events.
     pub topic: Topic,
+    /// The recipe it was made from, with the inputs as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<RecipeUse>,
     /// The filter; every event matches when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
@@ -245,13 +259,85 @@ fn validate_filter(
 fn validate_message(
     spec: Option<MessageSpec>,
     source: &Source,
-    event: &EventName,
+    events: &[&EventName],
 ) -> ApiResult<Option<MessageSpec>> {
     let Some(spec) = spec.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    spec.validate(&source.chain, event, source.token.as_ref(), None)?;
+    for event in events {
+        spec.validate(&source.chain, event, source.token.as_ref(), None)?;
+    }
     Ok(Some(spec))
+}
+
+/// What a request watches: its event and filter, or its recipe expanded.
+struct Watch {
+    event: EventName,
+    events: Vec<EventName>,
+    topic: Topic,
+    filter: Option<Filter>,
+    recipe: Option<RecipeUse>,
+    /// The recipe's default message.
+    message: Option<MessageSpec>,
+}
+
+impl Watch {
+    fn of(
+        event: Option<String>,
+        filter: Option<FilterSpec>,
+        recipe_id: Option<String>,
+        inputs: Option<Map<String, Value>>,
+        source: &Source,
+    ) -> ApiResult<Watch> {
+        let Some(id) = recipe_id else {
+            if inputs.is_some() {
+                return Err(ApiError::invalid("inputs", "inputs go with a `recipe`"));
+            }
+            let event = event.ok_or_else(|| {
+                ApiError::invalid("event", "name the `event` to watch, or a `recipe`")
+            })?;
+            let event = validate_event(source, &event)?;
+            return Ok(Watch {
+                filter: validate_filter(filter, source, &event)?,
+                topic: event.topic(&source.chain),
+                event,
+                events: Vec::new(),
+                recipe: None,
+                message: None,
+            });
+        };
+        if event.is_some() {
+            return Err(ApiError::invalid(
+                "event",
+                "a recipe chooses its events; leave `event` out",
+            ));
+        }
+        if filter.is_some() {
+            return Err(ApiError::invalid(
+                "filter",
+                "a recipe makes its filter from its inputs; leave `filter` out",
+            ));
+        }
+        let inputs = inputs.unwrap_or_default();
+        let expanded = recipe::expand(&id, &inputs, source)?;
+        Ok(Watch {
+            event: expanded.event,
+            events: expanded.events,
+            topic: expanded.topic,
+            filter: expanded.filter,
+            recipe: Some(RecipeUse { id, inputs }),
+            message: expanded.message,
+        })
+    }
+
+    /// Every event watched.
+    fn all(&self) -> Vec<&EventName> {
+        if self.events.is_empty() {
+            vec![&self.event]
+        } else {
+            self.events.iter().collect()
+        }
+    }
 }
 
 /// What a new trigger needs from outside the request: its id, token hash, the time, and a way to
@@ -270,19 +356,21 @@ pub struct Minted<'a> {
 impl NewTrigger {
     /// Validates the request against its source (which the caller looked up by `self.source`).
     pub fn validate(self, source: &Source, minted: Minted<'_>) -> ApiResult<Trigger> {
-        let event = validate_event(source, &self.event)?;
         let feed = self.feed_params()?;
-        let filter = validate_filter(self.filter, source, &event)?;
+        let watch = Watch::of(self.event, self.filter, self.recipe, self.inputs, source)?;
         let action = self.action.validate(None, &mut *minted.new_secret)?;
-        let message = validate_message(self.message, source, &event)?;
+        let message =
+            validate_message(self.message.or(watch.message.clone()), source, &watch.all())?;
         Ok(Trigger {
             id: minted.id,
             name: validate_name(self.name)?,
             source: source.id.clone(),
             chain: source.chain.clone(),
-            topic: event.topic(&source.chain),
-            event,
-            filter,
+            topic: watch.topic,
+            event: watch.event,
+            events: watch.events,
+            recipe: watch.recipe,
+            filter: watch.filter,
             action,
             message,
             feed,
@@ -329,17 +417,19 @@ impl NewTrigger {
                 "a trigger's source cannot change; create a new trigger for another source",
             ));
         }
-        let event = validate_event(source, &self.event)?;
         let feed = self.feed_params()?;
-        let filter = validate_filter(self.filter, source, &event)?;
+        let watch = Watch::of(self.event, self.filter, self.recipe, self.inputs, source)?;
         let action = self.action.validate(Some(&current.action), new_secret)?;
-        let message = validate_message(self.message, source, &event)?;
+        let message =
+            validate_message(self.message.or(watch.message.clone()), source, &watch.all())?;
         let active = self.active.unwrap_or(current.status.active);
         let mut next = current.clone();
         next.name = validate_name(self.name)?;
-        next.topic = event.topic(&source.chain);
-        next.event = event;
-        next.filter = filter;
+        next.topic = watch.topic;
+        next.event = watch.event;
+        next.events = watch.events;
+        next.recipe = watch.recipe;
+        next.filter = watch.filter;
         next.action = action;
         next.message = message;
         next.feed = feed;
@@ -365,13 +455,29 @@ impl TriggerPatch {
     ) -> ApiResult<Trigger> {
         let mut next = current.clone();
         if let Some(filter) = self.filter {
+            if let Some(recipe) = &current.recipe {
+                return Err(ApiError::invalid(
+                    "filter",
+                    format!(
+                        "this trigger follows the {} recipe, whose filter comes from its inputs; replace it (PUT) with new inputs",
+                        recipe.id
+                    ),
+                ));
+            }
             next.filter = validate_filter(filter, source, &current.event)?;
         }
         if let Some(action) = self.action {
             next.action = action.validate(Some(&current.action), new_secret)?;
         }
         if let Some(message) = self.message {
-            next.message = validate_message(message, source, &current.event)?;
+            // `null` is the default text: a recipe's own, else the generic one.
+            let message = message.or_else(|| {
+                current
+                    .recipe
+                    .as_ref()
+                    .and_then(|r| recipe::default_message(&r.id))
+            });
+            next.message = validate_message(message, source, &current.watched())?;
         }
         if let Some(name) = self.name {
             next.name = validate_name(name)?;
@@ -405,6 +511,29 @@ impl TriggerPatch {
 }
 
 impl Trigger {
+    /// Every event it watches.
+    pub fn watched(&self) -> Vec<&EventName> {
+        if self.events.is_empty() {
+            vec![&self.event]
+        } else {
+            self.events.iter().collect()
+        }
+    }
+
+    /// Whether it watches `event`.
+    pub fn watches(&self, event: &EventName) -> bool {
+        self.event == *event || self.events.contains(event)
+    }
+
+    /// The broker topics of the events it watches (what `count/<topic>` counts, so a source
+    /// cannot stop publishing an event a trigger still watches).
+    pub fn counted_topics(&self) -> Vec<Topic> {
+        self.watched()
+            .into_iter()
+            .map(|e| e.topic(&self.chain))
+            .collect()
+    }
+
     /// The trigger as its owner sees it: no token hash, no webhook secret.
     pub fn view(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);

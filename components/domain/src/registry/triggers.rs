@@ -15,7 +15,8 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::keys::{self, ANY_SHARDS};
 use crate::kv::KeyValue;
 use crate::limits::{account_full, topic_full};
-use crate::names::Topic;
+use crate::names::{ChainName, EventName, Topic};
+use crate::recipe;
 use crate::registry::Caller;
 use crate::secrets;
 use crate::source::Source;
@@ -214,7 +215,9 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             self.kv
                 .set(&record, &encode_trigger(&trigger, self.ring)?)?;
             if self.add_to_index(&trigger)? {
-                self.kv.increment(&keys::topic_count(&trigger.topic), 1)?;
+                for topic in trigger.counted_topics() {
+                    self.kv.increment(&keys::topic_count(&topic), 1)?;
+                }
                 return Ok(CreatedTrigger { trigger, token });
             }
             // The list filled up meanwhile: take the record back. An any-account trigger may
@@ -290,9 +293,12 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         if old_key != new_key {
             self.remove_from_index(&old_key, &current.id)?;
         }
-        if current.topic != next.topic {
-            self.kv.increment(&keys::topic_count(&next.topic), 1)?;
-            self.kv.increment(&keys::topic_count(&current.topic), -1)?;
+        let (before, after) = (current.counted_topics(), next.counted_topics());
+        for topic in after.iter().filter(|t| !before.contains(t)) {
+            self.kv.increment(&keys::topic_count(topic), 1)?;
+        }
+        for topic in before.iter().filter(|t| !after.contains(t)) {
+            self.kv.increment(&keys::topic_count(topic), -1)?;
         }
         Ok(())
     }
@@ -358,7 +364,9 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         self.kv.delete(&keys::creation_claim(&keys::delivery(id)))?;
         self.retire_telegram_link(&current, None)?;
         self.retire_email_confirm(&current, None)?;
-        self.kv.increment(&keys::topic_count(&current.topic), -1)?;
+        for topic in current.counted_topics() {
+            self.kv.increment(&keys::topic_count(&topic), -1)?;
+        }
         Ok(())
     }
 
@@ -367,10 +375,33 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
     /// any account, all read in one `get-many`. Filters are not yet applied; paused triggers are
     /// included.
     pub fn lookup(&self, topic: &Topic, accounts: &[String]) -> ApiResult<Vec<Trigger>> {
-        let index_keys: Vec<String> = accounts
+        self.lookup_in(&[(topic.clone(), true)], accounts)
+    }
+
+    /// [`Registry::lookup`] for `event` on `chain`: its topic's lists and those of the recipes
+    /// that watch it among several events ([`recipe::lookup_topics`]), still one `get-many` for
+    /// the lists and one for the records.
+    pub fn lookup_event(
+        &self,
+        chain: &ChainName,
+        event: &EventName,
+        accounts: &[String],
+    ) -> ApiResult<Vec<Trigger>> {
+        self.lookup_in(&recipe::lookup_topics(chain, event), accounts)
+    }
+
+    /// The triggers in the lists of `topics` for `accounts`, and in each topic's any-account
+    /// shards when its flag says its triggers may be for any account.
+    fn lookup_in(&self, topics: &[(Topic, bool)], accounts: &[String]) -> ApiResult<Vec<Trigger>> {
+        let index_keys: Vec<String> = topics
             .iter()
-            .flat_map(|a| [keys::account_index(topic, a), keys::owner_index(topic, a)])
-            .chain(keys::any_indexes(topic))
+            .flat_map(|(topic, any)| {
+                let by_account = accounts
+                    .iter()
+                    .flat_map(|a| [keys::account_index(topic, a), keys::owner_index(topic, a)]);
+                let shards = any.then(|| keys::any_indexes(topic)).into_iter().flatten();
+                by_account.chain(shards).collect::<Vec<_>>()
+            })
             .collect();
         let mut ids = BTreeSet::new();
         for (key, value) in index_keys.iter().zip(self.kv.get_many(&index_keys)?) {
