@@ -16,6 +16,7 @@ use aurras_domain::api::{resolve, Access, Operation, Route};
 use aurras_domain::dispatch::{Job, Record};
 use aurras_domain::lease::LeaseRequest;
 use aurras_domain::limits::{client_key, Limits, RateLimiter};
+use aurras_domain::names::{ChainName, EventName};
 use aurras_domain::notification::test_envelope;
 use aurras_domain::registry::{Caller, Registry, ResealPage};
 use aurras_domain::source::{NewSource, SourcePatch};
@@ -348,6 +349,12 @@ fn health() -> Answer {
 fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiResult<Answer> {
     let topic =
         aurras_domain::names::Topic::parse(topic).map_err(|m| ApiError::invalid("topic", m))?;
+    // Parsed above, so both halves are valid: the event's own lists and its recipes' lists.
+    let (chain, event) = topic
+        .as_str()
+        .split_once('.')
+        .and_then(|(c, e)| Some((ChainName::parse(c).ok()?, EventName::parse(e).ok()?)))
+        .ok_or_else(|| ApiError::invalid("topic", "<chain>.<Pallet>.<Event>"))?;
     let mut accounts = Vec::new();
     for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
         if name != "account" {
@@ -367,7 +374,7 @@ fn lookup(registry: &Registry<'_, WasiStore>, topic: &str, query: &str) -> ApiRe
             })?;
         accounts.push(id.to_hex());
     }
-    let triggers = registry.lookup(&topic, &accounts)?;
+    let triggers = registry.lookup_event(&chain, &event, &accounts)?;
     let found: Vec<Value> = triggers
         .iter()
         .map(|t| json!({"id": t.id, "active": t.status.active, "filter": t.filter}))

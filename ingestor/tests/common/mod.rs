@@ -62,44 +62,49 @@ pub struct Sent {
 
 /// Alice sends Bob `amounts`, one after another, each waited for until finalized.
 pub async fn transfer(url: &str, amounts: &[u128]) -> Vec<Sent> {
-    let api = client(url).await;
-    let alice = dev::alice();
     let mut sent = Vec::new();
     for amount in amounts {
-        let at = api.at_current_block().await.expect("head");
-        let nonce = at
-            .tx()
-            .account_nonce(&alice.public_key().to_account_id())
-            .await
-            .expect("nonce");
         let tx = subxt::dynamic::tx(
             "Balances",
             "transfer_keep_alive",
             (dev::bob().public_key().to_address::<()>(), *amount),
         );
-        let in_block = at
-            .tx()
-            .sign_and_submit_then_watch(
-                &tx,
-                &alice,
-                Params::<PolkadotConfig>::new().nonce(nonce).build(),
-            )
-            .await
-            .expect("submit")
-            .wait_for_finalized()
-            .await
-            .expect("finalized");
-        let block_hash = in_block.block_hash().0;
-        in_block
-            .wait_for_success()
-            .await
-            .expect("the transfer succeeded");
         sent.push(Sent {
-            block_hash,
+            block_hash: submit(url, &tx).await,
             amount: *amount,
         });
     }
     sent
+}
+
+/// Alice signs `call`, and it is finalized and succeeds: the hash of its block.
+pub async fn submit(url: &str, call: &impl subxt::tx::Payload) -> [u8; 32] {
+    let api = client(url).await;
+    let alice = dev::alice();
+    let at = api.at_current_block().await.expect("head");
+    let nonce = at
+        .tx()
+        .account_nonce(&alice.public_key().to_account_id())
+        .await
+        .expect("nonce");
+    let in_block = at
+        .tx()
+        .sign_and_submit_then_watch(
+            call,
+            &alice,
+            Params::<PolkadotConfig>::new().nonce(nonce).build(),
+        )
+        .await
+        .expect("submit")
+        .wait_for_finalized()
+        .await
+        .expect("finalized");
+    let block_hash = in_block.block_hash().0;
+    in_block
+        .wait_for_success()
+        .await
+        .expect("the extrinsic succeeded");
+    block_hash
 }
 
 /// Starts `aurras-ingestor <subcommand> <args>` with debug logs on stderr.

@@ -413,7 +413,9 @@ fn recipe_triggers_are_found_by_each_event_counted_per_event_and_read_back() {
     // A source cannot stop publishing an event the recipe watches.
     let patch: crate::source::SourcePatch =
         serde_json::from_value(json!({"events": ["Balances.Transfer"]})).expect("shape");
-    let refused = reg.patch_source(&src.id, &patch, "t2").expect_err("watched");
+    let refused = reg
+        .patch_source(&src.id, &patch, "t2")
+        .expect_err("watched");
     assert!(
         refused.message.contains("Staking.Chilled"),
         "{}",
