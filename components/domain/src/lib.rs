@@ -6,62 +6,51 @@
 //!
 //! # Layout
 //!
-//! - [`names`]: chain names, `Pallet.Event`, topics. [`ss58`], [`amount`]: addresses and amounts.
-//! - [`source`], [`trigger`], [`filter`], [`action`]: the models and their validation.
-//! - [`envelope`]: the event envelope the ingestor produces.
-//! - [`catalog`]: fields of well-known events. [`keys`], [`kv`], [`registry`]: storage.
-//! - [`dispatch`]: the relay → dispatch contract and which triggers fire; [`delivery`]: delivery
-//!   state, answers, retries; [`claims`]: who sends each attempt (leases, at least once);
-//!   [`fanout`]: claim, send and record a batch's jobs; [`destination`]: refused destinations; [`notification`]: what a
-//!   person reads; [`message`]: the templates a person shapes it with.
-//! - [`cas`]: compare-and-swap updates safe on every Spin backend.
+//! Three folders show the architecture; each module also answers at the crate's root
+//! (`aurras_domain::trigger`).
+//!
+//! - [`model`]: [`names`] (chain names, `Pallet.Event`, topics), [`ss58`] and [`amount`]
+//!   (addresses and amounts), [`source`], [`trigger`], [`filter`], [`action`], [`recipe`] (the
+//!   models and their validation), [`envelope`] (what the ingestor produces), [`catalog`]
+//!   (fields of well-known events).
+//! - [`storage`]: [`kv`] (the trait), [`keys`] (the layout), [`cas`] (compare-and-swap safe on
+//!   every Spin backend), [`registry`] (sources, triggers, their indexes), [`stored`] and
+//!   [`vault`] (records sealed at rest), [`lease`] (one ingestor per chain).
+//! - [`delivery`]: its own items are a trigger's delivery state; [`dispatch`] (the relay →
+//!   dispatch contract and which triggers fire), [`claims`] (who sends each attempt: leases, at
+//!   least once), [`fanout`] (claim, send and record a batch's jobs), [`answer`] (what an answer
+//!   means), [`notification`] and [`message`] (what a person reads, and the templates that shape
+//!   it), [`channel`] (each platform's request), [`webpush`] and [`signature`], [`destination`]
+//!   (refused destinations), [`test_fire`].
 //! - [`limits`]: caps on index lists and the anonymous creation rate per client address.
 //! - [`ownership`]: an account owner's proof (a wallet signature over a challenge), which keeps
 //!   anonymous creators from filling the owner's index list.
 //! - [`api`]: the HTTP route table the `api` component serves and the OpenAPI document lists.
-//! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets.
-//! - [`signature`]: Standard Webhooks signing (relay → dispatch, dispatch → webhooks).
-//! - [`webpush`]: Web Push encryption (RFC 8291) and VAPID (RFC 8292).
+//! - [`error`]: the one error shape. [`secrets`]: ids, tokens, webhook secrets. [`operator`]:
+//!   when the operator's token is too weak to open operator access.
 #![warn(missing_docs)]
 
-pub mod action;
-pub mod amount;
-pub mod answer;
 pub mod api;
-pub mod cas;
-pub mod catalog;
-pub mod channel;
-pub mod claims;
 pub mod delivery;
-pub mod destination;
-pub mod dispatch;
-pub mod envelope;
 pub mod error;
-pub mod fanout;
-pub mod filter;
-pub mod integer;
-pub mod keys;
-pub mod kv;
-#[cfg(test)]
-pub(crate) mod kv_testing;
-pub mod lease;
 pub mod limits;
-pub mod message;
-pub mod names;
-pub mod notification;
+pub mod model;
 pub mod operator;
 pub mod ownership;
-pub mod recipe;
-pub mod registry;
 pub mod secrets;
-pub mod signature;
-pub mod source;
-pub mod ss58;
-pub mod stored;
-pub mod test_fire;
-pub mod trigger;
-pub mod vault;
-pub mod webpush;
+pub mod storage;
+
+// Each module also answers at the crate's root, where the components and the ingestor name it.
+pub use delivery::{
+    answer, channel, claims, destination, dispatch, fanout, message, notification, signature,
+    test_fire, webpush,
+};
+pub use model::{
+    action, amount, catalog, envelope, filter, integer, names, recipe, source, ss58, trigger,
+};
+#[cfg(test)]
+pub(crate) use storage::kv_testing;
+pub use storage::{cas, keys, kv, lease, registry, stored, vault};
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 
