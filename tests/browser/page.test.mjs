@@ -283,15 +283,81 @@ describe('where: the channels the server enabled', () => {
     return { sent: JSON.parse(request.postData()), status: response.status(), answer: await response.json() };
   }
 
-  test('only enabled channels are offered: Matrix is not set up here', async () => {
+  test('every channel the server enabled is offered, this browser first', async () => {
     const { page } = me;
     const { body } = await api('GET', '/api/channels');
-    assert.deepEqual(body.channels, ['web_push', 'webhook', 'telegram', 'discord', 'slack', 'ntfy']);
+    assert.deepEqual(body.channels, ['web_push', 'webhook', 'telegram', 'matrix', 'discord', 'slack', 'ntfy', 'email']);
     assert.equal(body.telegram_deep_link, true);
     const shown = await page.$$eval('#channel-choices [data-channel]:not([hidden])', (labels) => labels.map((l) => l.dataset.channel));
-    assert.deepEqual(shown, ['web_push', 'ntfy', 'telegram', 'discord', 'slack', 'webhook']);
-    assert.equal(await page.isVisible('#channel-choices [data-channel=matrix]'), false);
+    assert.deepEqual(shown, ['web_push', 'ntfy', 'telegram', 'matrix', 'discord', 'slack', 'email', 'webhook']);
     assert.equal(await page.isChecked('input[name=deliver][value=web_push]'), true, 'this browser first');
+  });
+
+  test('only enabled channels are offered: a server without Matrix and email hides them', async () => {
+    const other = await person(browser);
+    const { body } = await api('GET', '/api/channels');
+    const without = { ...body, channels: body.channels.filter((c) => c !== 'matrix' && c !== 'email') };
+    await other.page.route('**/api/channels', (route) => route.fulfill({ json: without }));
+    await open(other.page);
+    await other.page.waitForSelector('#channel-choices [data-channel=ntfy]:not([hidden])');
+    assert.equal(await other.page.isVisible('#channel-choices [data-channel=matrix]'), false);
+    assert.equal(await other.page.isVisible('#channel-choices [data-channel=email]'), false);
+    assert.equal(await other.page.isVisible('#channel-choices [data-channel=slack]'), true);
+    assert.deepEqual(other.problems, []);
+    await other.context.close();
+  });
+
+  test('Slack: the webhook URL with its help, and exactly that action sent', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=slack]');
+    assert.match(await page.textContent('#channel-help'), /Incoming Webhook/);
+    assert.equal(await page.isVisible('#slack_url'), true);
+    assert.equal(await page.isVisible('#discord_url'), false);
+    const url = 'https://hooks.slack.com/services/T0AURRAS/B0PAGE/abcdefghijklmnopqrstuvwx';
+    await page.fill('#slack_url', url);
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent.action, { slack: { url } });
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.match(await card.locator('.channel').textContent(), /💼 Slack webhook https:\/\/hooks\.slack\.com\//);
+    assert.equal(await card.locator('.channel').textContent().then((t) => t.includes('abcdefghijklmnopqrstuvwx')), false,
+      'the webhook\'s secret part is not shown');
+  });
+
+  test('Matrix: the room the bot was invited to, joined on saving', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=matrix]');
+    assert.match(await page.textContent('#channel-help'), /Invite the bot to your room first/);
+    await page.fill('#room', env.matrixRoom);
+    await shot(page, '24-channel-matrix');
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent.action, { matrix: { room: env.matrixRoom } });
+    assert.deepEqual(answer.action.matrix, { room: env.matrixRoom, room_id: env.matrixRoomId });
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.equal((await card.locator('.channel').textContent()).trim(), `💬 Matrix room ${env.matrixRoom}`);
+  });
+
+  test('email: saved, then waiting for the confirmation link we mailed', async () => {
+    const { page } = me;
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=email]');
+    assert.match(await page.textContent('#channel-help'), /confirmation link first/);
+    await page.fill('#address', env.mailTo);
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent.action, { email: { address: env.mailTo } });
+    assert.equal(answer.action.email.confirmed, false);
+    await page.waitForSelector('#notify-form .status[data-kind=success]');
+    assert.match(await page.textContent('#notify-form .status'), /Open the confirmation link we mailed/);
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.match(await card.locator('.channel').textContent(), /✉️ Email to .*waiting for you to open the confirmation link/);
+    await shot(page, '25-channel-email-waiting');
   });
 
   test('my phone (ntfy): a hard-to-guess topic prefilled, the help, and exactly that action sent', async () => {

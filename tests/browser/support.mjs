@@ -20,6 +20,9 @@ export const env = {
   telegramBot: process.env.AURRAS_TELEGRAM_BOT,
   telegramSecret: process.env.AURRAS_TELEGRAM_SECRET,
   telegramChat: Number(process.env.AURRAS_TELEGRAM_CHAT),
+  matrixRoom: process.env.AURRAS_MATRIX_ROOM,
+  matrixRoomId: process.env.AURRAS_MATRIX_ROOM_ID,
+  mailTo: process.env.AURRAS_MAIL_TO,
 };
 for (const [name, value] of Object.entries(env)) {
   if (value === undefined || value === null) throw new Error(`${name} is not set: run these tests through tests/e2e/tests/browser.rs`);

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use aurras_domain::signature::SigningKey;
+use aurras_e2e::channels::{MAIL_API_KEY, MAIL_FROM, PUBLIC_URL};
+use aurras_e2e::platforms::mail::MailApi;
+use aurras_e2e::platforms::matrix::MatrixHomeserver;
 use aurras_e2e::platforms::telegram::TelegramBotApi;
 use aurras_e2e::world::{batch, now_secs, transfer, Settings, World, ALICE};
 use aurras_e2e::{repo_root, ADMIN_TOKEN, RELAY_SECRET};
@@ -53,16 +56,25 @@ fn browser_tests() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The address the page's email test gives.
+const MAIL_TO: &str = "dana@example.com";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_in_a_real_browser() -> Result<()> {
     let chromium = chromium()?;
     let dir = browser_tests()?;
     let mut world = World::start(Settings::default()).await?;
-    // Telegram enabled against the local Bot API (Matrix stays off: the page must hide it).
+    // Telegram, Matrix and mail enabled against the local platforms.
     let telegram = TelegramBotApi::start(&world.ca).await?;
     let bot = telegram.bot("aurras_page_bot");
     telegram.accept_plain_http_webhooks();
     let chat = telegram.person("Dana");
+    let homeserver = MatrixHomeserver::start(&world.ca).await?;
+    let matrix_bot = homeserver.user("aurras");
+    let dana = homeserver.user("dana");
+    let room = homeserver.private_room(Some("dana-payments"), &[&dana]);
+    homeserver.invite(&room, &matrix_bot);
+    let mail = MailApi::resend(&world.ca, MAIL_API_KEY, "example.org").await?;
     let rc = tempfile::tempdir()?;
     let rc_path = rc.path().join("runtime-config.toml");
     let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
@@ -84,6 +96,13 @@ async fn the_page_in_a_real_browser() -> Result<()> {
         ("TELEGRAM_API", telegram.base_url()),
         ("TELEGRAM_BOT_TOKEN", bot.token.clone()),
         ("TELEGRAM_BOT_NAME", bot.username.clone()),
+        ("MATRIX_HOMESERVER", homeserver.base_url()),
+        ("MATRIX_ACCESS_TOKEN", matrix_bot.access_token.clone()),
+        ("MAIL_PROVIDER", "resend".to_owned()),
+        ("MAIL_API", mail.base_url()),
+        ("MAIL_API_TOKEN", MAIL_API_KEY.to_owned()),
+        ("MAIL_FROM", MAIL_FROM.to_owned()),
+        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
     ];
     world
         .app
@@ -147,6 +166,12 @@ async fn the_page_in_a_real_browser() -> Result<()> {
         .env("AURRAS_TELEGRAM_BOT", &bot.username)
         .env("AURRAS_TELEGRAM_SECRET", &secret)
         .env("AURRAS_TELEGRAM_CHAT", chat.id.to_string())
+        .env(
+            "AURRAS_MATRIX_ROOM",
+            room.alias.as_deref().context("alias")?,
+        )
+        .env("AURRAS_MATRIX_ROOM_ID", &room.room_id)
+        .env("AURRAS_MAIL_TO", MAIL_TO)
         .env("AURRAS_ARTIFACTS", &artifacts)
         // The push service's certificate comes from the test CA: node's fetch trusts it so the
         // test can read the messages it decrypted.
@@ -177,6 +202,20 @@ async fn the_page_in_a_real_browser() -> Result<()> {
     ensure!(
         world.push.received(&expired).is_empty(),
         "the expired subscription took a message"
+    );
+    // The room the page named was joined; the address it gave got its confirmation, only that.
+    ensure!(
+        homeserver.is_member(&room, &matrix_bot),
+        "the bot did not join the room the page named"
+    );
+    let mailed = mail.sent_to(MAIL_TO);
+    ensure!(
+        mailed.len() == 1
+            && mailed[0]
+                .links
+                .iter()
+                .any(|l| l.starts_with(&format!("{PUBLIC_URL}/api/email/confirm?"))),
+        "one confirmation mail to the address the page gave: {mailed:?}"
     );
     // The chat the page linked was told so by the bot.
     let said = telegram.sent_to(chat);
