@@ -431,6 +431,48 @@ describe('where: the channels the server enabled', () => {
     await shot(page, '22-telegram-connected');
   });
 
+  test('Telegram: a link that expired unused is replaced from its card', async () => {
+    const other = await person(browser);
+    const { page } = other;
+    await open(page);
+    await fillNotify(page, { account: BOB, direction: 'in' });
+    await page.check('input[name=deliver][value=telegram]');
+    const { status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    // The hour a link lives is not waited out: the card is shown the trigger as it reads once
+    // the hour has passed (the same record, its expiry moved into the past).
+    const path = `/api/triggers/${answer.id}`;
+    const thisTrigger = (url) => url.pathname === path;
+    await page.route(thisTrigger, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      const response = await route.fetch();
+      const trigger = await response.json();
+      trigger.action.telegram.link_expires_at = '2020-01-01T00:00:00Z';
+      return route.fulfill({ response, json: trigger });
+    });
+    await page.reload();
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.locator('button:has-text("New Telegram link")').waitFor();
+    assert.match(await card.textContent(), /expired unused: ask for a new one/);
+    await page.unroute(thisTrigger);
+    const [patch] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'PATCH' && new URL(r.url()).pathname === path),
+      card.locator('button:has-text("New Telegram link")').click(),
+    ]);
+    assert.deepEqual(JSON.parse(patch.postData()), { action: { telegram: {} } });
+    // The card shows the trigger as the API now reads it: waiting, with the link to tap. (The
+    // record's link is in fact still live, so the API kept it; one that has expired is replaced
+    // by a new code, which the registry's unit test
+    // `expired_codes_are_refused_and_cleaned_up_and_a_change_makes_a_new_one` covers.)
+    const tap = card.locator('a:has-text("Open Telegram to connect")');
+    await tap.waitFor();
+    assert.match(await tap.getAttribute('href'), new RegExp(`^https://t\\.me/${env.telegramBot}\\?start=[A-Za-z0-9_-]{43}$`));
+    assert.match(await card.locator('.status').textContent(), /A new link: open Telegram and press Start/);
+    assert.equal(await card.locator('button:has-text("New Telegram link")').count(), 0);
+    assert.deepEqual(other.problems, []);
+    await other.context.close();
+  });
+
   test('a message of their own: a mistake named at its field, then a preview of what they will read', async () => {
     const { page } = me;
     await fillNotify(page, { account: ALICE, direction: 'in' });

@@ -84,12 +84,14 @@ function view(entry, trigger) {
       ? el('p', {}, el('a', { class: 'button primary', href: telegram.link, target: '_blank', rel: 'noopener noreferrer' }, 'Open Telegram to connect'))
       : null,
     telegram?.state === 'expired'
-      ? el('p', { class: 'state paused' }, 'The Telegram link expired unused: remove this and create it again.')
+      ? el('p', { class: 'state paused' }, 'The Telegram link expired unused: ask for a new one, then press Start in Telegram.')
       : null,
     el('p', { class: `state ${state.state}` }, state.text),
     el('p', { class: 'meta' }, state.last),
     el('div', { class: 'actions' },
       state.expired && el('button', { type: 'button', class: 'primary', onclick: () => act(item, 'Renewing…', () => renewSubscription(entry)) }, 'Renew subscription'),
+      // An empty Telegram action asks the API for a new one-time link (the old code is retired).
+      telegram?.state === 'expired' && el('button', { type: 'button', class: 'primary', onclick: () => act(item, 'Asking for a new link…', () => api.patchTrigger(entry.id, entry.token, { action: { telegram: {} } }).then(() => 'A new link: open Telegram and press Start.')) }, 'New Telegram link'),
       toggle,
       trigger.status.active && el('button', { type: 'button', onclick: () => act(item, 'Sending a test notification…', () => test(entry)) }, 'Send a test notification'),
       el('button', { type: 'button', class: 'danger', 'aria-label': `Remove: ${title}`, onclick: () => act(item, 'Removing…', () => remove(entry, trigger)) }, 'Remove'),

@@ -218,7 +218,7 @@ function watchTelegram(form, created, onChange) {
       if (state?.state === 'expired') {
         stopWatching();
         line.className = 'state paused';
-        line.textContent = 'The link expired unused. Remove this notification and create it again for a new link.';
+        line.textContent = 'The link expired unused. Ask for a new one under “My notifications”.';
         return;
       }
     } catch (e) {
