@@ -14,7 +14,7 @@ use aurras_e2e::world::{Settings, World};
 use subxt_signer::sr25519::dev;
 
 use crate::blocks::{alice_nonce, client, fill_block};
-use crate::common::{head, ingest_polling, subcommand, Ingestor};
+use crate::common::{head, ingest_polling, relay_with, Ingestor};
 use crate::measure::{cpu_seconds, peak_rss_mib, quantile};
 pub use crate::scenario::Scenario;
 use crate::sink::{watch, Sink};
@@ -90,29 +90,12 @@ fn free_port() -> String {
 
 /// `relay` as the chain tests start it, with its metrics on `metrics`.
 fn relay(app: &str, brokers: &str, metrics: &str) -> Ingestor {
-    let session_ms = Duration::from_secs(10).as_millis().to_string();
-    subcommand(
-        "relay",
-        &[
-            "--brokers",
-            brokers,
-            "--app",
-            app,
-            "--relay-secret",
-            aurras_e2e::RELAY_SECRET,
-            "--api",
-            app,
-            "--admin-token",
-            aurras_e2e::ADMIN_TOKEN,
-            "--group",
-            "loop-bench",
-            "--api-poll-secs",
-            "1",
-            "--session-timeout-ms",
-            &session_ms,
-            "--metrics-listen",
-            metrics,
-        ],
+    relay_with(
+        app,
+        brokers,
+        "loop-bench",
+        Duration::from_secs(10),
+        &["--metrics-listen", metrics],
     )
 }
 

@@ -167,27 +167,38 @@ pub fn ingest_polling(
 /// `relay` of every source registered at `app` to its `dispatch`, in consumer group `group`; a
 /// killed relay's partitions move on after `session_timeout`.
 pub fn relay(app: &str, brokers: &str, group: &str, session_timeout: Duration) -> Ingestor {
-    subcommand(
-        "relay",
-        &[
-            "--brokers",
-            brokers,
-            "--app",
-            app,
-            "--relay-secret",
-            aurras_e2e::RELAY_SECRET,
-            "--api",
-            app,
-            "--admin-token",
-            aurras_e2e::ADMIN_TOKEN,
-            "--group",
-            group,
-            "--api-poll-secs",
-            "1",
-            "--session-timeout-ms",
-            &session_timeout.as_millis().to_string(),
-        ],
-    )
+    relay_with(app, brokers, group, session_timeout, &[])
+}
+
+/// [`relay`] with more flags (`--metrics-listen` for the loop bench).
+pub fn relay_with(
+    app: &str,
+    brokers: &str,
+    group: &str,
+    session_timeout: Duration,
+    more: &[&str],
+) -> Ingestor {
+    let session_ms = session_timeout.as_millis().to_string();
+    let mut args = vec![
+        "--brokers",
+        brokers,
+        "--app",
+        app,
+        "--relay-secret",
+        aurras_e2e::RELAY_SECRET,
+        "--api",
+        app,
+        "--admin-token",
+        aurras_e2e::ADMIN_TOKEN,
+        "--group",
+        group,
+        "--api-poll-secs",
+        "1",
+        "--session-timeout-ms",
+        &session_ms,
+    ];
+    args.extend_from_slice(more);
+    subcommand("relay", &args)
 }
 
 /// The ingestor process, killed when the test ends however it ends.
