@@ -23,6 +23,7 @@ use subxt::rpcs::methods::LegacyRpcMethods;
 use subxt::rpcs::RpcClient;
 use subxt::{OnlineClient, PolkadotConfig};
 
+use crate::assets::AssetBook;
 use crate::decode::Decoder;
 
 type Config = PolkadotConfig;
@@ -92,6 +93,8 @@ pub struct Chain {
     // For each runtime (spec version) seen, a client at a block whose code is that runtime: its
     // metadata decodes every block that runtime executed. One entry per runtime upgrade.
     runtimes: Mutex<BTreeMap<u32, AtBlock>>,
+    // The metadata of the assets events name (symbol, decimals), read once each.
+    assets: AssetBook,
     // Keeps the light client's background tasks alive.
     _light_client: Option<LightClient>,
 }
@@ -226,6 +229,7 @@ impl Chain {
             name,
             ss58_prefix: prefix,
             runtimes: Mutex::new(runtimes),
+            assets: AssetBook::default(),
             _light_client: light_client,
         })
     }
@@ -326,9 +330,14 @@ impl Chain {
     }
 
     /// The events of block `number`, decoded with the metadata of the runtime that executed it.
+    /// Events of an asset carry its metadata ([`crate::assets`]).
     pub async fn block_events(&self, number: u64) -> Result<BlockEvents> {
         let fetched = self.fetch(number).await?;
-        self.decode(fetched)
+        let mut events = self.decode(fetched)?;
+        self.assets
+            .enrich(self, number, &mut events.envelopes)
+            .await?;
+        Ok(events)
     }
 
     /// Fetches block `number`'s hash, its raw events (`System.Events`) and the runtime that
@@ -454,6 +463,7 @@ impl Chain {
                 spec_version: executed_by.spec_version(),
                 fields: decoded.fields,
                 accounts: decoded.accounts,
+                asset: None,
             });
         }
         Ok(BlockEvents { block, envelopes })

@@ -16,6 +16,7 @@
 //! - [`ops`]: `status` and `topics`, for operators.
 #![warn(missing_docs)]
 
+pub mod assets;
 pub mod bench;
 pub mod chain;
 pub mod cursor;

@@ -1,7 +1,12 @@
-//! Recipes through the whole loop, real parts throughout: the operator publishes the events of
-//! `account_security`, a person picks the recipe for Alice's account with ntfy as the channel,
-//! Alice adds a proxy on chopsticks (the real Paseo runtime, a signed `Proxy.add_proxy`), and
-//! `ingest` → tansu → `relay` → the compiled `dispatch` publish the recipe's sentence.
+//! Recipes through the whole loop, real parts throughout, each from signed extrinsics on
+//! chopsticks to the sentence a person reads on ntfy through `ingest` → tansu → `relay` → the
+//! compiled `dispatch`:
+//!
+//! - `account_security` on the real Paseo runtime: Alice adds a proxy.
+//! - `assets` on a real Asset Hub runtime: Alice creates an asset, gives it metadata, mints it
+//!   and sends Bob some; the amount reads in the asset's own symbol and decimals, which the
+//!   ingestor read from the chain, and a transfer below Bob's minimum (in those units) is not
+//!   sent.
 
 mod common;
 
@@ -11,7 +16,7 @@ use aurras_e2e::channels::Channels;
 use aurras_e2e::processes::{Broker, LocalChain};
 use aurras_e2e::world::Settings;
 use aurras_e2e::ADMIN_TOKEN;
-use common::{head, ingest, relay, submit, ALICE};
+use common::{head, ingest, ingest_chain, relay, submit, ALICE, BOB};
 use serde_json::{json, Value};
 use subxt::dynamic::Value as Scale;
 use subxt_signer::sr25519::dev;
@@ -121,4 +126,100 @@ async fn a_proxy_added_on_chain_reaches_the_account_holder_as_a_sentence() {
             .is_some_and(|l| l.starts_with("https://explorer.test/paseo/block/")),
         "{note:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_asset_received_on_asset_hub_reads_in_its_own_symbol_and_decimals() {
+    let chain = LocalChain::asset_hub().expect("asset hub");
+    let broker = Broker::start().expect("broker");
+    let c = Channels::start(Settings::default())
+        .await
+        .expect("channels");
+    let app = &c.w.app;
+    let registered = app
+        .call(
+            "POST",
+            "/api/sources",
+            Some(ADMIN_TOKEN),
+            Some(&json!({"chain": "asset-hub", "rpc": [chain.url],
+                         "events": ["Assets.Transferred", "Assets.Issued"],
+                         "token": {"symbol": "WND", "decimals": 12}})),
+        )
+        .await
+        .expect("register");
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let created = app
+        .call(
+            "POST",
+            "/api/triggers",
+            None,
+            Some(&json!({"source": registered.body["id"], "recipe": "assets",
+                         "inputs": {"address": BOB, "asset": 77, "min": "1"},
+                         "action": {"ntfy": {"topic": "bob_assets"}}})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let _ingest = ingest_chain(
+        "asset-hub",
+        &app.url(),
+        &broker.addr,
+        Some(head(&chain.url).await + 1),
+        &state.path().join("cursor"),
+        Duration::from_millis(200),
+    );
+    let _relay = relay(
+        &app.url(),
+        &broker.addr,
+        "assets-test",
+        Duration::from_secs(6),
+    );
+
+    const TST: u128 = 10_000_000_000; // 10 decimals
+                                      // `MultiAddress::Id` of a dev account.
+    let id = |pair: subxt_signer::sr25519::Keypair| {
+        Scale::unnamed_variant("Id", [Scale::from_bytes(pair.public_key().0)])
+    };
+    let asset = || Scale::u128(77);
+    let amount = |units: u128| Scale::u128(units);
+    for (call, args) in [
+        ("create", vec![asset(), id(dev::alice()), amount(1)]),
+        (
+            "set_metadata",
+            vec![
+                asset(),
+                Scale::from_bytes("Test Token"),
+                Scale::from_bytes("TST"),
+                Scale::u128(10),
+            ],
+        ),
+        ("mint", vec![asset(), id(dev::alice()), amount(1_000 * TST)]),
+        // Half a TST: below Bob's minimum of one.
+        ("transfer", vec![asset(), id(dev::bob()), amount(TST / 2)]),
+        (
+            "transfer",
+            vec![asset(), id(dev::bob()), amount(25 * TST / 10)],
+        ),
+    ] {
+        let call = subxt::dynamic::tx("Assets", call, args);
+        submit(&chain.url, &call).await;
+    }
+
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline && c.p.ntfy.published("bob_assets").is_empty() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let published = c.p.ntfy.published("bob_assets");
+    assert_eq!(
+        published.len(),
+        1,
+        "{published:?} {:?}",
+        c.p.ntfy.server().rejections()
+    );
+    let note = &published[0];
+    assert_eq!(note.title.as_deref(), Some("TST on asset-hub"));
+    let said = "5FHn…94ty received 2.5 TST from 5Grw…utQY on asset-hub at block #";
+    assert!(note.message.starts_with(said), "{:?}", note.message);
 }

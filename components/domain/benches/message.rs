@@ -56,6 +56,7 @@ fn main() {
         .cloned()
         .unwrap_or_default(),
         accounts: Vec::new(),
+        asset: None,
     };
     let context = MessageContext {
         envelope: &envelope,

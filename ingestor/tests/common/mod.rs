@@ -140,11 +140,23 @@ pub fn ingest_polling(
     cursor: &std::path::Path,
     poll: Duration,
 ) -> Ingestor {
+    ingest_chain("paseo", app, brokers, from_block, cursor, poll)
+}
+
+/// `ingest` of the source of `chain` registered at `app`.
+pub fn ingest_chain(
+    chain: &str,
+    app: &str,
+    brokers: &str,
+    from_block: Option<u64>,
+    cursor: &std::path::Path,
+    poll: Duration,
+) -> Ingestor {
     let from_block = from_block.map(|n| n.to_string());
     let poll_ms = poll.as_millis().to_string();
     let mut args = vec![
         "--chain",
-        "paseo",
+        chain,
         "--api",
         app,
         "--admin-token",

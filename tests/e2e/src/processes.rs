@@ -52,7 +52,8 @@ impl Drop for Guard {
     }
 }
 
-/// chopsticks on the real Paseo runtime, from its genesis chain spec, with Alice and Bob funded.
+/// chopsticks on a real runtime from its genesis chain spec (Paseo's, or an Asset Hub's), with
+/// Alice and Bob funded.
 pub struct LocalChain {
     _child: Guard,
     /// `ws://127.0.0.1:<port>`.
@@ -70,14 +71,33 @@ pub fn paseo_spec() -> Result<PathBuf> {
     Ok(spec)
 }
 
+/// An Asset Hub's genesis chain spec (fetched through cargo by `scripts/fetch-asset-hub-spec`).
+pub fn asset_hub_spec() -> Result<PathBuf> {
+    let spec = repo_root().join("target/chain-specs/asset-hub.json");
+    if !spec.is_file() {
+        let status = Command::new(repo_root().join("scripts/fetch-asset-hub-spec")).status()?;
+        anyhow::ensure!(status.success(), "scripts/fetch-asset-hub-spec failed");
+    }
+    Ok(spec)
+}
+
 impl LocalChain {
-    /// Starts chopsticks on a free port and waits until it serves RPC.
+    /// Starts chopsticks on Paseo on a free port and waits until it serves RPC.
     pub fn start() -> Result<Self> {
         Self::start_with(&[])
     }
 
+    /// Starts chopsticks on an Asset Hub runtime (Assets, ForeignAssets, Proxy, Multisig).
+    pub fn asset_hub() -> Result<Self> {
+        Self::launch(&asset_hub_spec()?, "asset-hub.yml", &[])
+    }
+
     /// Like [`LocalChain::start`], with more chopsticks flags (`--build-block-mode Batch`).
     pub fn start_with(extra: &[&str]) -> Result<Self> {
+        Self::launch(&paseo_spec()?, "paseo.yml", extra)
+    }
+
+    fn launch(spec: &std::path::Path, config: &str, extra: &[&str]) -> Result<Self> {
         let chain_dir = repo_root().join("tests/chain");
         let bin = chain_dir.join("node_modules/@acala-network/chopsticks/chopsticks.cjs");
         anyhow::ensure!(
@@ -85,16 +105,15 @@ impl LocalChain {
             "{} is missing: run `npm ci` in tests/chain",
             bin.display()
         );
-        let spec = paseo_spec()?;
         let port = free_port()?;
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("chopsticks.log");
         let child = Command::new("node")
             .arg(&bin)
             .arg("--config")
-            .arg(chain_dir.join("paseo.yml"))
+            .arg(chain_dir.join(config))
             .arg("--chain-spec")
-            .arg(&spec)
+            .arg(spec)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--db")
             .arg(dir.path().join("db.sqlite"))

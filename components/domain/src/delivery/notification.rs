@@ -262,6 +262,7 @@ pub fn test_envelope(trigger: &Trigger, ss58_prefix: u16, now_ms: u64) -> Envelo
         spec_version: 0,
         fields,
         accounts: Vec::new(),
+        asset: None,
     }
 }
 
@@ -321,6 +322,7 @@ mod tests {
                 .cloned()
                 .unwrap_or_default(),
             accounts: Vec::new(),
+            asset: None,
         }
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::names::{ChainName, EventName, Topic};
+use crate::source::TokenInfo;
 
 /// The envelope format's version; bumped only for changes old readers cannot ignore.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -50,6 +51,11 @@ pub struct Envelope {
     /// Every account id found in the fields, as hex, in field order (for per-account routing).
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// For an event of an asset (`Assets.*` with an `asset_id`), the asset's symbol and decimals
+    /// from its metadata on the chain (`Assets.Metadata`), when it has any: what `asset_amount()`
+    /// prints amounts in and a recipe's minimum is read in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<TokenInfo>,
 }
 
 /// `0x` + hex of BLAKE2b-256 over the genesis hash, the block hash and the event index
@@ -120,6 +126,7 @@ mod tests {
                 .cloned()
                 .unwrap_or_default(),
             accounts: vec!["0xaa".into()],
+            asset: None,
         };
         let v = serde_json::to_value(&e).expect("json");
         assert_eq!(v["block"]["number"], 7);

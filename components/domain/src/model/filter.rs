@@ -383,11 +383,22 @@ impl Predicate {
 impl Filter {
     /// Whether an event (`event` with its named `fields`) passes the filter.
     pub fn matches(&self, event: &EventName, fields: &Map<String, Value>) -> bool {
+        self.matches_asset(event, fields, None)
+    }
+
+    /// [`Filter::matches`] for an event of `asset` (its metadata, which a recipe's minimum is
+    /// read in).
+    pub fn matches_asset(
+        &self,
+        event: &EventName,
+        fields: &Map<String, Value>,
+        asset: Option<&crate::source::TokenInfo>,
+    ) -> bool {
         match self {
             Filter::Balance(rule) => rule.matches(event, fields),
             Filter::All(ps) => ps.iter().all(|p| p.holds(fields)),
             Filter::Any(ps) => ps.iter().any(|p| p.holds(fields)),
-            Filter::Recipe(rule) => rule.matches(fields),
+            Filter::Recipe(rule) => rule.matches(fields, asset),
         }
     }
 

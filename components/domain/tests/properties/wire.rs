@@ -70,6 +70,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                     spec_version: 1,
                     fields,
                     accounts,
+                    asset: None,
                 }
             },
         )

@@ -22,7 +22,9 @@ pub const FUEL: u64 = 50_000;
 const RECURSION_LIMIT: usize = 32;
 
 /// The context variables every render has (beside the environment's globals).
-pub(super) const CONTEXT_NAMES: &[&str] = &["fields", "block", "chain", "event", "link", "token"];
+pub(super) const CONTEXT_NAMES: &[&str] = &[
+    "fields", "block", "chain", "event", "link", "token", "asset",
+];
 
 /// One environment for every render: it holds only configuration and helpers, no templates.
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -39,6 +41,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // `debug()` dumps the engine's whole state: no use in a notification.
     env.remove_global("debug");
     env.add_function("amount", amount);
+    env.add_function("asset_amount", asset_amount);
     env.add_function("short", short);
     env
 });
@@ -110,7 +113,19 @@ fn shown(value: &impl std::fmt::Display) -> String {
 /// the envelope carries them) in the source's token; the plain number when the source has no
 /// token.
 fn amount(state: &State, value: Value) -> Result<String, Error> {
-    let token = state.lookup("token").filter(|t| !t.is_none());
+    units_in(state, "token", "amount", value)
+}
+
+/// `{{ asset_amount(fields.amount) }}` → `2.5 USDT`: base units in the event's asset (its
+/// metadata on the chain); the plain number when the asset has none.
+fn asset_amount(state: &State, value: Value) -> Result<String, Error> {
+    units_in(state, "asset", "asset_amount", value)
+}
+
+/// Base units `value` in the `{symbol, decimals}` of the context variable `unit`, for the helper
+/// `helper`.
+fn units_in(state: &State, unit: &str, helper: &str, value: Value) -> Result<String, Error> {
+    let token = state.lookup(unit).filter(|t| !t.is_none());
     let symbol = token
         .as_ref()
         .and_then(|t| t.get_attr("symbol").ok())
@@ -122,14 +137,14 @@ fn amount(state: &State, value: Value) -> Result<String, Error> {
         });
     }
     if value.is_undefined() {
-        return Err(invalid("amount() was given an undefined value".into()));
+        return Err(invalid(format!("{helper}() was given an undefined value")));
     }
     let raw = match value.as_str() {
         Some(s) => s.to_owned(),
         None if value.is_integer() => value.to_string(),
         None => {
             return Err(invalid(format!(
-                "amount() takes an integer in base units, not {} ({})",
+                "{helper}() takes an integer in base units, not {} ({})",
                 value.kind(),
                 shown(&value)
             )))
@@ -137,7 +152,7 @@ fn amount(state: &State, value: Value) -> Result<String, Error> {
     };
     let units: u128 = raw.parse().map_err(|_| {
         invalid(format!(
-            "amount() takes a non-negative integer in base units, not {:?}",
+            "{helper}() takes a non-negative integer in base units, not {:?}",
             shown(&raw)
         ))
     })?;

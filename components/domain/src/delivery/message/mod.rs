@@ -13,6 +13,8 @@
 //!   explorer, or `""` when the operator configured none), `token` (`{symbol, decimals}` of the
 //!   source's token, or none).
 //! - `amount(x)`: base units in the source's token, `12.5 PAS`; `short(x)`: `5Grw…utQY`.
+//! - `asset` (`{symbol, decimals}` of the event's asset, from its metadata on the chain, or none)
+//!   and `asset_amount(x)`: base units in it, `2.5 USDT` (the plain number without metadata).
 //! - minijinja's built-in filters, tests and `range`/`dict`/`namespace`.
 //!
 //! # Bounds
@@ -121,12 +123,14 @@ impl MessageContext<'_> {
 
     fn to_value_with_fields(self, fields: Value) -> Value {
         let e = self.envelope;
-        let token = self.token.map(|t| {
+        let unit = |t: &TokenInfo| {
             Value::from_pairs([
                 ("symbol", Value::from(t.symbol.as_str())),
                 ("decimals", Value::from(t.decimals)),
             ])
-        });
+        };
+        let token = self.token.map(unit);
+        let asset = e.asset.as_ref().map(unit);
         Value::from_pairs([
             ("fields", fields),
             ("block", Value::from(e.block.number)),
@@ -134,6 +138,7 @@ impl MessageContext<'_> {
             ("event", Value::from(format!("{}.{}", e.pallet, e.event))),
             ("link", Value::from(self.link.unwrap_or(""))),
             ("token", Value::from(token)),
+            ("asset", Value::from(asset)),
         ])
     }
 }

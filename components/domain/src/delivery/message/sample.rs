@@ -84,5 +84,6 @@ pub fn sample_envelope(chain: &ChainName, event: &EventName) -> Envelope {
         spec_version: 0,
         fields,
         accounts: Vec::new(),
+        asset: None,
     }
 }

@@ -54,6 +54,7 @@ fn envelope(pallet: &str, name: &str, fields: Json) -> Envelope {
         spec_version: 1,
         fields: fields.as_object().cloned().unwrap_or_default(),
         accounts: Vec::new(),
+        asset: None,
     }
 }
 
@@ -213,7 +214,8 @@ fn other_mistakes_name_their_place() {
         (
             "{% if false %}{{ blok }}{% endif %}",
             "line 1, column 18: unknown name `blok`; a template knows fields, block, chain, \
-             event, link, token and the functions amount, dict, namespace, range, short",
+             event, link, token, asset and the functions amount, asset_amount, dict, namespace, \
+             range, short",
         ),
         (
             "{% if x %}",

@@ -99,9 +99,9 @@ pub const RECIPES: &[Recipe] = &[
             DIRECTION,
             Input {
                 name: "min",
-                kind: "integer",
+                kind: "amount",
                 required: false,
-                about: "the smallest amount worth a notice, in the asset's base units",
+                about: "the smallest amount worth a notice, in the asset's own units (\"2.5\"), read with the decimals of its metadata on the chain",
             },
         ],
     },

@@ -116,19 +116,16 @@ fn filter(
                 Direction::Out => &["from"],
                 Direction::Any => recipe.account_fields,
             };
-            let mut and = vec![Predicate {
+            let and = vec![Predicate {
                 field: "asset_id".into(),
                 op: Op::Eq,
                 value: integer(inputs, "asset")?.ok_or_else(|| required("asset"))?,
             }];
-            if let Some(min) = integer(inputs, "min")? {
-                and.push(Predicate {
-                    field: "amount".into(),
-                    op: Op::Gte,
-                    value: min,
-                });
+            let mut rule = account_rule(inputs, source, fields, and)?;
+            if let Filter::Recipe(rule) = &mut rule {
+                rule.min = asset_min(inputs)?;
             }
-            account_rule(inputs, source, fields, and).map(Some)
+            Ok(Some(rule))
         }
         "referendum_new" => Ok(tracks(inputs)?.map(|tracks| {
             Filter::All(vec![Predicate {
@@ -145,6 +142,30 @@ fn filter(
             }])
         })),
         _ => account_rule(inputs, source, recipe.account_fields, Vec::new()).map(Some),
+    }
+}
+
+/// `assets`' minimum: an amount in the asset's own units ("2.5"), read with its decimals when an
+/// event comes (the metadata is the chain's, not known here).
+fn asset_min(inputs: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let text = match inputs.get("min") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(_) => String::new(),
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 39 && s.bytes().all(|b| b.is_ascii_digit());
+    let ok = match text.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(&text),
+    };
+    if ok {
+        Ok(Some(text))
+    } else {
+        Err(ApiError::invalid(
+            "inputs.min",
+            "an amount in the asset's own units, such as \"2.5\"",
+        ))
     }
 }
 
@@ -267,5 +288,6 @@ fn account_rule(
         account_hex: id.to_hex(),
         fields: fields.iter().map(|f| (*f).to_owned()).collect(),
         and,
+        min: None,
     }))
 }

@@ -12,11 +12,11 @@ const WHERE: &str = " on {{ chain }} at block #{{ block }}.{% if link %} {{ link
 pub fn default_message(id: &str) -> Option<MessageSpec> {
     let (title, body) = match id {
         "assets" => (
-            "Asset {{ fields.asset_id }} on {{ chain }}",
-            "{% if event == \"Assets.Issued\" %}{{ fields.amount }} of asset {{ fields.asset_id }} \
-             minted to {{ short(fields.owner) }}{% else %}{{ short(fields.to) }} received \
-             {{ fields.amount }} of asset {{ fields.asset_id }} from {{ short(fields.from) }}\
-             {% endif %}",
+            "{% if asset %}{{ asset.symbol }}{% else %}Asset {{ fields.asset_id }}{% endif %} on \
+             {{ chain }}",
+            "{% if event == \"Assets.Issued\" %}{{ asset_amount(fields.amount) }}{{ OF }} minted \
+             to {{ short(fields.owner) }}{% else %}{{ short(fields.to) }} received \
+             {{ asset_amount(fields.amount) }}{{ OF }} from {{ short(fields.from) }}{% endif %}",
         ),
         "staking_reward" => (
             "Staking reward on {{ chain }}",
@@ -60,6 +60,11 @@ pub fn default_message(id: &str) -> Option<MessageSpec> {
         ),
         _ => return None,
     };
+    // An asset without metadata is named by its id after the plain number.
+    let body = body.replace(
+        "{{ OF }}",
+        "{% if not asset %} of asset {{ fields.asset_id }}{% endif %}",
+    );
     Some(MessageSpec {
         title: Some(title.to_owned()),
         body: Some(format!("{body}{WHERE}")),

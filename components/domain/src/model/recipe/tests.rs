@@ -122,7 +122,7 @@ fn bad_inputs_are_named() {
         ),
         (
             "assets",
-            json!({"address": BOB, "asset": 1, "min": "1.5"}),
+            json!({"address": BOB, "asset": 1, "min": "1.5.2"}),
             "inputs.min",
         ),
         (
@@ -183,12 +183,22 @@ fn event(pallet: &str, name: &str, fields: Value) -> Envelope {
         spec_version: 1,
         fields: fields.as_object().cloned().unwrap_or_default(),
         accounts: Vec::new(),
+        asset: None,
     }
 }
 
 fn matches(filter: &Option<Filter>, e: &Envelope) -> bool {
     let name = e.event_name().expect("name");
-    filter.as_ref().is_none_or(|f| f.matches(&name, &e.fields))
+    filter
+        .as_ref()
+        .is_none_or(|f| f.matches_asset(&name, &e.fields, e.asset.as_ref()))
+}
+
+fn usdt_meta() -> Option<TokenInfo> {
+    Some(TokenInfo {
+        symbol: "USDT".into(),
+        decimals: 6,
+    })
 }
 
 #[test]
@@ -215,25 +225,37 @@ fn recipe_filters_follow_the_account_in_each_events_own_field() {
 
     let usdt = expand(
         "assets",
-        &inputs(json!({"address": BOB, "asset": "1984", "min": 1000000})),
+        &inputs(json!({"address": BOB, "asset": "1984", "min": "1"})),
         &src,
     )
     .expect("assets");
     let to_bob = |asset: u32, amount: &str| {
-        event(
+        let mut e = event(
             "Assets",
             "Transferred",
             json!({"asset_id": asset, "from": ALICE, "to": BOB, "amount": amount}),
-        )
+        );
+        e.asset = usdt_meta();
+        e
     };
     assert!(matches(&usdt.filter, &to_bob(1984, "2500000")));
+    assert!(
+        matches(&usdt.filter, &to_bob(1984, "1000000")),
+        "the minimum itself"
+    );
     assert!(
         !matches(&usdt.filter, &to_bob(1337, "2500000")),
         "another asset"
     );
     assert!(
         !matches(&usdt.filter, &to_bob(1984, "999999")),
-        "below the minimum"
+        "below 1 USDT"
+    );
+    let mut unknown = to_bob(1984, "5");
+    unknown.asset = None;
+    assert!(
+        matches(&usdt.filter, &unknown),
+        "without metadata the minimum cannot be read: the event passes"
     );
     let from_bob = event(
         "Assets",
@@ -241,11 +263,12 @@ fn recipe_filters_follow_the_account_in_each_events_own_field() {
         json!({"asset_id": 1984, "from": BOB, "to": ALICE, "amount": "2500000"}),
     );
     assert!(!matches(&usdt.filter, &from_bob), "direction in by default");
-    let minted = event(
+    let mut minted = event(
         "Assets",
         "Issued",
         json!({"asset_id": 1984, "owner": BOB, "amount": "2500000"}),
     );
+    minted.asset = usdt_meta();
     assert!(matches(&usdt.filter, &minted));
 
     let tracks = expand("referendum_new", &inputs(json!({"tracks": [11]})), &src).expect("new");
@@ -308,8 +331,16 @@ fn default_messages_are_plain_sentences() {
         ),
         (
             "assets",
-            event("Assets", "Transferred", json!({"asset_id": 1984, "from": ALICE, "to": BOB, "amount": "250000000"})),
-            "5FHn…94ty received 250000000 of asset 1984 from 5Grw…utQY on paseo at block #1234.",
+            Envelope {
+                asset: usdt_meta(),
+                ..event("Assets", "Transferred", json!({"asset_id": 1984, "from": ALICE, "to": BOB, "amount": "250000000"}))
+            },
+            "5FHn…94ty received 250 USDT from 5Grw…utQY on paseo at block #1234.",
+        ),
+        (
+            "assets",
+            event("Assets", "Transferred", json!({"asset_id": 77, "from": ALICE, "to": BOB, "amount": "250000000"})),
+            "5FHn…94ty received 250000000 of asset 77 from 5Grw…utQY on paseo at block #1234.",
         ),
     ];
     for (id, e, want) in cases {
