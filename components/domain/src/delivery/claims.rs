@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::Answer;
 use crate::cas;
-use crate::delivery::{claim_key, Attempt, Deliveries, DeliveryState, Outcome, Round, RECENT};
+use crate::delivery::{
+    claim_key, Attempt, Deliveries, DeliveryState, Logged, Outcome, Round, LOG_ERROR_CHARS,
+    LOG_LEN, RECENT,
+};
 use crate::error::ApiResult;
 use crate::keys;
 use crate::kv::KeyValue;
@@ -102,6 +105,8 @@ pub enum Claim {
 pub struct Recorded<'a> {
     /// The event.
     pub event_id: &'a str,
+    /// Its block, when known (for the delivery log).
+    pub block: Option<u64>,
     /// The round.
     pub round: Round,
     /// What came back.
@@ -116,6 +121,22 @@ pub struct Recorded<'a> {
 const MAX_LEASES: usize = RECENT;
 
 impl DeliveryState {
+    /// The event's entry in the log becomes this attempt (a retry updates it in place).
+    fn log(&mut self, r: &Recorded<'_>, outcome: &str, error: Option<&String>, now: &str) {
+        self.log.retain(|l| l.event_id != r.event_id);
+        self.log.push_back(Logged {
+            at: now.to_owned(),
+            event_id: r.event_id.to_owned(),
+            block: r.block,
+            outcome: outcome.to_owned(),
+            status: r.answer.status(),
+            error: error.map(|e| crate::message::cut_at_word(e, LOG_ERROR_CHARS)),
+        });
+        while self.log.len() > LOG_LEN {
+            self.log.pop_front();
+        }
+    }
+
     fn claim_one(&mut self, claim: String, holder: &Holder) -> (Claim, bool) {
         let retrying = format!("{claim}{RETRY_MARK}");
         if self.recent.contains(&retrying) {
@@ -186,6 +207,7 @@ impl DeliveryState {
             Outcome::Retry(e) => ("retrying", Some(e)),
             // The destination asked for time: what it said is shown, but it is not failing.
             Outcome::Throttled { why, .. } => {
+                self.log(r, "throttled", Some(why), now);
                 self.last_attempt = Some(Attempt {
                     at: now.to_owned(),
                     event_id: r.event_id.to_owned(),
@@ -199,6 +221,7 @@ impl DeliveryState {
             Outcome::Gone(e) => ("gone", Some(e)),
             Outcome::Failed(e) => ("failed", Some(e)),
         };
+        self.log(r, word, error, now);
         self.last_attempt = Some(Attempt {
             at: now.to_owned(),
             event_id: r.event_id.to_owned(),
@@ -291,6 +314,7 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
     ) -> ApiResult<()> {
         let done = Recorded {
             event_id,
+            block: None,
             round: round.into(),
             answer,
             outcome,
@@ -374,10 +398,16 @@ mod tests {
         let state = d.state("trg_1").expect("state");
         assert_eq!(state.recent.len(), RECENT);
         assert!(state.leases.len() <= 1, "finished claims hold no lease");
+        assert_eq!(
+            state.log.len(),
+            LOG_LEN,
+            "the log keeps the last events only"
+        );
+        // The claims, and the log's entries (each a few hundred bytes at most).
         assert!(kv
             .get("delivery/trg_1")
             .expect("get")
-            .is_some_and(|v| v.len() < 40 * RECENT));
+            .is_some_and(|v| v.len() < 40 * RECENT + 500 * LOG_LEN));
     }
 
     #[test]
@@ -416,6 +446,54 @@ mod tests {
     }
 
     #[test]
+    fn the_log_keeps_each_events_latest_attempt_newest_first_and_bounded() {
+        let kv = MemoryStore::default();
+        let d = Deliveries::new(&kv, &TEST_KEYRING);
+        let h = at("a", 0);
+        let answer = |status| Answer::status_only(status);
+        d.claim("t", &event(1), 0, &h).expect("claim");
+        let failed = Outcome::Retry("server answered 500".into());
+        d.record("t", &event(1), 0, &answer(500), &failed, "t1")
+            .expect("record");
+        let state = d.state("t").expect("state");
+        assert_eq!(state.log.len(), 1);
+        assert_eq!(state.log[0].outcome, "retrying");
+        assert_eq!(state.log[0].status, Some(500));
+        assert_eq!(state.log[0].error.as_deref(), Some("server answered 500"));
+        // The retry that succeeds replaces the entry: one line per event.
+        d.claim("t", &event(1), 1, &h).expect("claim");
+        d.record("t", &event(1), 1, &answer(200), &Outcome::Delivered, "t2")
+            .expect("record");
+        let state = d.state("t").expect("state");
+        assert_eq!(state.log.len(), 1);
+        assert_eq!(
+            (
+                state.log[0].outcome.as_str(),
+                state.log[0].at.as_str(),
+                &state.log[0].error
+            ),
+            ("delivered", "t2", &None)
+        );
+        for n in 2..(2 + LOG_LEN as u32 + 3) {
+            d.claim("t", &event(n), 0, &h).expect("claim");
+            d.record("t", &event(n), 0, &answer(200), &Outcome::Delivered, "t3")
+                .expect("record");
+        }
+        let state = d.state("t").expect("state");
+        assert_eq!(state.log.len(), LOG_LEN);
+        assert_eq!(
+            state.log.back().map(|l| l.event_id.clone()),
+            Some(event(LOG_LEN as u32 + 4))
+        );
+        let view = state.view();
+        assert_eq!(
+            view["log"][0]["event_id"],
+            event(LOG_LEN as u32 + 4),
+            "newest first"
+        );
+    }
+
+    #[test]
     fn a_batch_of_claims_and_answers_is_two_writes_per_trigger() {
         let kv = crate::kv::Counting::new(MemoryStore::default());
         let d = Deliveries::new(&kv, &TEST_KEYRING);
@@ -435,6 +513,7 @@ mod tests {
             .iter()
             .map(|e| Recorded {
                 event_id: e,
+                block: None,
                 round: Round::default(),
                 answer: &answer,
                 outcome: &Outcome::Delivered,

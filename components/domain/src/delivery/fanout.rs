@@ -277,6 +277,7 @@ fn record<S: KeyValue + ?Sized>(
             .or_default()
             .push(Recorded {
                 event_id: &d.job.envelope.id,
+                block: Some(d.job.envelope.block.number),
                 round: d.job.round(),
                 answer: &d.answer,
                 outcome: &d.outcome,

@@ -47,6 +47,31 @@ pub struct Attempt {
     pub template_error: Option<String>,
 }
 
+/// The most entries a trigger's delivery log keeps ([`DeliveryState::log`]).
+pub const LOG_LEN: usize = 10;
+/// The longest error a log entry keeps, in characters.
+pub const LOG_ERROR_CHARS: usize = 200;
+
+/// One event in a trigger's delivery log: its latest attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    /// RFC 3339 of the attempt.
+    pub at: String,
+    /// The event.
+    pub event_id: String,
+    /// Its block, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<u64>,
+    /// `delivered`, `retrying`, `throttled`, `failed`, `gone`.
+    pub outcome: String,
+    /// The HTTP status, when there was an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it did not go through, in words, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// One trigger's delivery state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryState {
@@ -71,6 +96,10 @@ pub struct DeliveryState {
     /// Successful deliveries, all time.
     #[serde(default)]
     pub delivered: u64,
+    /// The last [`LOG_LEN`] events' latest attempts, oldest first: written in the same
+    /// compare-and-swap as the rest, so it costs no key-value operation of its own.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub log: VecDeque<Logged>,
 }
 
 impl DeliveryState {
@@ -82,6 +111,7 @@ impl DeliveryState {
             "last_error": self.last_error,
             "consecutive_failures": self.consecutive_failures,
             "delivered": self.delivered,
+            "log": self.log.iter().rev().collect::<Vec<_>>(),
         })
     }
 }
