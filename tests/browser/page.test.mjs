@@ -220,6 +220,10 @@ describe('an expired subscription', () => {
     const card = page.locator(`[data-trigger="${entry.id}"]`);
     assert.match(await card.textContent(), /subscription expired/);
     assert.doesNotMatch(await card.textContent(), /null|undefined/);
+    // The delivery log has the event's line: what happened, in which block, when.
+    await card.locator('details.log summary').click();
+    assert.equal((await card.locator('details.log summary').textContent()).trim(), 'Last deliveries (1)');
+    assert.match(await card.locator('details.log li').textContent(), /^Destination gone \(.+\) · block #1000 · /);
     await shot(page, '08-expired');
 
     await prepareSubscription(page, env.subscription);
@@ -232,6 +236,83 @@ describe('an expired subscription', () => {
     await shot(page, '09-renewed');
     assert.deepEqual(me.problems, []);
     await me.context.close();
+  });
+});
+
+describe('what: the recipes the chain serves', () => {
+  let me;
+  before(async () => {
+    me = await person(browser);
+    await open(me.page);
+  });
+  after(async () => {
+    assert.deepEqual(me.problems, []);
+    await me.context.close();
+  });
+
+  async function created(page) {
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/triggers'),
+      page.click('button:has-text("Notify me")'),
+    ]);
+    const response = await request.response();
+    return { sent: JSON.parse(request.postData()), status: response.status(), answer: await response.json() };
+  }
+
+  const shownRows = (page) =>
+    page.$$eval('#notify-form [data-input]:not([hidden])', (rows) => rows.map((r) => r.dataset.input));
+
+  test('asks what to hear about first, a sentence each, only what this chain serves', async () => {
+    const { page } = me;
+    await page.selectOption('#source', env.source);
+    const offered = await page.$$eval('#recipe-choices [data-recipe]', (labels) => labels.map((l) => l.dataset.recipe));
+    // Asset Hub's assets and referendum outcomes are not published by this chain's source.
+    assert.deepEqual(offered, ['funds', 'staking_reward', 'staking_alert', 'referendum_new', 'account_security']);
+    assert.equal(await page.isChecked('input[name=recipe][value=funds]'), true, 'funds first, as before');
+    assert.match(await page.textContent('[data-recipe=staking_reward] .about'), /staking reward paid to a stash/);
+    assert.deepEqual(await shownRows(page), ['account', 'direction', 'min']);
+    await shot(page, '26-recipes');
+  });
+
+  test('a staking alert needs only the address, and reads back as a sentence', async () => {
+    const { page } = me;
+    await page.check('input[name=recipe][value=staking_alert]');
+    assert.deepEqual(await shownRows(page), ['account']);
+    await page.fill('#account', BOB);
+    await page.check('input[name=deliver][value=ntfy]');
+    const topic = await page.inputValue('#topic');
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent, {
+      source: env.source,
+      recipe: 'staking_alert',
+      inputs: { address: BOB },
+      action: { ntfy: { topic } },
+    });
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.equal((await card.locator('h3').textContent()).trim(), 'When 5FHn…94ty is slashed, chilled or kicked on paseo');
+    assert.match(await card.locator('.message').textContent(), /the recipe’s sentence/);
+  });
+
+  test('new referenda on some tracks: a track that is not a number is named at its field', async () => {
+    const { page } = me;
+    await page.check('input[name=recipe][value=referendum_new]');
+    assert.deepEqual(await shownRows(page), ['tracks']);
+    await page.fill('#tracks', 'root');
+    await page.click('button:has-text("Notify me")');
+    assert.match(await page.textContent('#tracks-error'), /track ids separated by commas/);
+    assert.equal(await page.getAttribute('#tracks', 'aria-invalid'), 'true');
+    await page.fill('#tracks', '0, 11');
+    await page.check('input[name=deliver][value=ntfy]');
+    const { sent, status, answer } = await created(page);
+    assert.equal(status, 201, JSON.stringify(answer));
+    assert.deepEqual(sent.inputs, { tracks: [0, 11] });
+    const card = page.locator(`[data-trigger="${answer.id}"]`);
+    await card.waitFor();
+    assert.equal((await card.locator('h3').textContent()).trim(), 'When a referendum is submitted on tracks 0, 11 on paseo');
+    await shot(page, '27-recipe-cards');
+    await page.check('input[name=recipe][value=funds]');
   });
 });
 

@@ -52,6 +52,7 @@ export const api = {
   deleteSource: (token, id) => call('DELETE', `/api/sources/${encodeURIComponent(id)}`, { token }),
   publicKey: () => call('GET', '/api/push/public-key'),
   channels: () => call('GET', '/api/channels'),
+  recipes: () => call('GET', '/api/recipes'),
   challenge: (account) => call('POST', `/api/accounts/${encodeURIComponent(account)}/challenge`),
   createTrigger: (body) => call('POST', '/api/triggers', { body }),
   trigger: (id, token) => call('GET', `/api/triggers/${encodeURIComponent(id)}`, { token }),

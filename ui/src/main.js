@@ -8,14 +8,16 @@ import { registration, supported } from './push.js';
 const notify = setupNotify(document.getElementById('notify-form'), () => refreshMine());
 const mine = setupMine(document.getElementById('mine-list'));
 
+/** Sources changed (loaded, or the operator changed one): the recipes each serves did too. */
 function sourcesChanged(sources) {
   mine.sources(sources);
   notify.sources(sources);
+  return notify.recipes();
 }
 
 async function loadSources() {
   try {
-    sourcesChanged(await api.sources());
+    await sourcesChanged(await api.sources());
   } catch (e) {
     const line = document.querySelector('#notify-form .status');
     line.dataset.kind = 'error';

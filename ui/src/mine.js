@@ -5,7 +5,7 @@ import { el } from './dom.js';
 import { renew, unsubscribe } from './push.js';
 import { endpointInUse, forget, triggers, update } from './store.js';
 import { destination, preview, telegramState } from './channels.js';
-import { describe, status } from './words.js';
+import { describe, logLine, status } from './words.js';
 
 let list;
 let tokens = new Map();
@@ -74,12 +74,13 @@ function view(entry, trigger) {
       el('button', { type: 'button', onclick: () => act(item, 'Resuming…', () => api.patchTrigger(entry.id, entry.token, { active: true }).then(() => 'Resumed.')) }, 'Resume');
   const telegram = telegramState(trigger);
   const template = trigger.message && preview(trigger.message);
+  const log = trigger.delivery?.log ?? [];
   // `append` would print a skipped part as "null": filter them out.
   const parts = [
     el('h3', {}, title),
     trigger.name ? el('p', {}, describe(trigger, token)) : null,
     el('p', { class: 'meta channel', 'data-channel': Object.keys(trigger.action ?? {})[0] }, destination(trigger)),
-    el('p', { class: 'meta message' }, template ? `Message: ${template}` : 'Message: the default sentence'),
+    el('p', { class: 'meta message' }, template ? `Message: ${template}` : trigger.recipe ? 'Message: the recipe’s sentence' : 'Message: the default sentence'),
     telegram?.state === 'waiting'
       ? el('p', {}, el('a', { class: 'button primary', href: telegram.link, target: '_blank', rel: 'noopener noreferrer' }, 'Open Telegram to connect'))
       : null,
@@ -88,6 +89,11 @@ function view(entry, trigger) {
       : null,
     el('p', { class: `state ${state.state}` }, state.text),
     el('p', { class: 'meta' }, state.last),
+    log.length > 0
+      ? el('details', { class: 'log' },
+        el('summary', {}, `Last deliveries (${log.length})`),
+        el('ol', {}, ...log.map((entry) => el('li', { 'data-outcome': entry.outcome }, logLine(entry)))))
+      : null,
     el('div', { class: 'actions' },
       state.expired && el('button', { type: 'button', class: 'primary', onclick: () => act(item, 'Renewing…', () => renewSubscription(entry)) }, 'Renew subscription'),
       // An empty Telegram action asks the API for a new one-time link (the old code is retired).

@@ -1,6 +1,9 @@
-// "Notify me": a source, an address checked as that chain's SS58, a direction, an optional minimum,
-// where to (this browser, ntfy, Telegram, Matrix, Discord, Slack, email or a webhook: the channels the
-// server enabled) and optional message templates → one Balances.Transfer trigger.
+// "Notify me": a chain, what to hear about (a recipe the chain's source serves: funds, assets,
+// staking, governance, account security), the few inputs that recipe needs (an address checked as
+// that chain's SS58, a direction, a minimum, an asset, tracks, a referendum), where to (this
+// browser, ntfy, Telegram, Matrix, Discord, Slack, email or a webhook: the channels the server
+// enabled) and optional message templates → one trigger. Funds is sent as it always was, a
+// Balances.Transfer trigger with a balance filter; the other recipes as `{recipe, inputs}`.
 import { api, ApiError } from './api.js';
 import { actionFor, FALLBACK, messageSpec, newTopic, offered, telegramState } from './channels.js';
 import { clearErrors, el, say, showError } from './dom.js';
@@ -9,10 +12,13 @@ import { check } from './ss58.js';
 import { remember } from './store.js';
 import { extensions, prove, WalletError } from './wallet.js';
 import { checkAmount, shorten } from './words.js';
+import { FALLBACK_RECIPES, FUNDS, ROWS, fieldOf, readInputs, serving } from './recipes.js';
 
 const EVENT = 'Balances.Transfer';
 
 let sources = [];
+/** What `GET /api/recipes` answered (funds only from an older server). */
+let recipes = FALLBACK_RECIPES;
 /** What `GET /api/channels` answered: `{channels, ntfy_server, telegram_deep_link}`. */
 let enabled = FALLBACK;
 /** The Telegram trigger being watched until its chat is linked: `{id, token, timer}`. */
@@ -31,9 +37,9 @@ function forgetProof(form) {
   if (hint) hint.textContent = WALLET_HINT;
 }
 
-/** Sources a person can pick: those that follow balance transfers and say what their token is. */
+/** Sources a person can pick: those that say what their token is (the recipes say what each serves). */
 function eligible(list) {
-  return list.filter((s) => s.events.includes(EVENT) && s.token);
+  return list.filter((s) => s.token);
 }
 
 function selected(form) {
@@ -54,9 +60,56 @@ function fillSources(form, list) {
   describeSource(form);
 }
 
+/** The recipe picked (a radio that is offered), or funds. */
+function chosenRecipe(form) {
+  return form.querySelector('input[name=recipe]:checked')?.value ?? FUNDS;
+}
+
+/** Offers the recipes the selected chain serves, a sentence each, keeping the one picked. */
+function showRecipes(form) {
+  const picked = chosenRecipe(form);
+  const offered = serving(recipes, selected(form));
+  const keep = offered.some((r) => r.id === picked) ? picked : offered[0]?.id;
+  form.querySelector('#recipe-choices').replaceChildren(
+    ...offered.map((r) =>
+      el('label', { class: 'check recipe', 'data-recipe': r.id },
+        el('input', { type: 'radio', name: 'recipe', value: r.id, checked: r.id === keep, onchange: () => showRecipe(form) }),
+        ' ', el('strong', {}, r.title), el('span', { class: 'about' }, r.about)),
+    ),
+  );
+  showRecipe(form);
+}
+
+/** Shows the rows the picked recipe needs, each naming the field the API's errors name. */
+function showRecipe(form) {
+  const recipe = chosenRecipe(form);
+  const rows = ROWS[recipe] ?? ROWS[FUNDS];
+  for (const row of form.querySelectorAll('[data-input]')) {
+    row.hidden = !rows.includes(row.dataset.input);
+    const named = row.matches('[data-field]') ? row : row.querySelector('[data-field]');
+    if (named) named.dataset.field = fieldOf(recipe, row.dataset.input);
+  }
+  form.querySelector('#wallet-row').hidden ||= !rows.includes('account');
+  describeSource(form);
+}
+
+/** Offers the recipes from the server (funds alone when it has none). */
+async function loadRecipes(form) {
+  try {
+    recipes = (await api.recipes()).recipes;
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) {
+      say(form, `Could not ask what can be heard about (${e.message}); offering funds received or sent.`, 'error');
+    }
+    recipes = FALLBACK_RECIPES;
+  }
+  showRecipes(form);
+}
+
 function describeSource(form) {
   const source = selected(form);
-  form.querySelector('#min-unit').textContent = source ? source.token.symbol : '';
+  const assets = chosenRecipe(form) === 'assets';
+  form.querySelector('#min-unit').textContent = assets ? 'the asset’s units' : source ? source.token.symbol : '';
   form.querySelector('#account-hint').textContent = source
     ? `Your ${source.chain} address (SS58, prefix ${source.ss58_prefix}).`
     : '';
@@ -91,13 +144,26 @@ function readForm(form) {
     showError(form, 'source', 'Pick a chain.');
     return null;
   }
+  const recipe = chosenRecipe(form);
   const account = form.elements.account.value.trim();
-  try {
-    check(account, source.ss58_prefix, source.chain);
-  } catch (e) {
-    showError(form, 'filter.balance.account', e.message);
-    return null;
+  if ((ROWS[recipe] ?? []).includes('account')) {
+    try {
+      check(account, source.ss58_prefix, source.chain);
+    } catch (e) {
+      showError(form, fieldOf(recipe, 'account'), e.message);
+      return null;
+    }
   }
+  const trigger = recipe === FUNDS ? readFunds(form, source, account) : readRecipe(form, source, recipe);
+  if (!trigger) return null;
+  if (account && verified?.address === account && verified.expires * 1000 > Date.now()) {
+    trigger.proof = verified.proof;
+  }
+  return withDelivery(form, trigger);
+}
+
+/** Funds, as the page always sent it: a Balances.Transfer trigger with a balance filter. */
+function readFunds(form, source, account) {
   const min = form.elements.min.value.trim();
   const amountProblem = checkAmount(min, source.token.decimals);
   if (amountProblem) {
@@ -106,10 +172,29 @@ function readForm(form) {
   }
   const balance = { account, direction: form.elements.direction.value };
   if (min) balance.min = min;
-  const trigger = { source: source.id, event: EVENT, filter: { balance } };
-  if (verified?.address === account && verified.expires * 1000 > Date.now()) {
-    trigger.proof = verified.proof;
+  return { source: source.id, event: EVENT, filter: { balance } };
+}
+
+/** Another recipe: its id and the inputs its rows hold. */
+function readRecipe(form, source, recipe) {
+  const f = form.elements;
+  const read = readInputs(recipe, {
+    account: f.account.value,
+    direction: f.direction.value,
+    min: f.min.value,
+    asset: f.asset.value,
+    tracks: f.tracks.value,
+    referendum: f.referendum.value,
+  });
+  if (!read.inputs) {
+    showError(form, read.field, read.message);
+    return null;
   }
+  return { source: source.id, recipe, inputs: read.inputs };
+}
+
+/** The name, the channel and the message, whatever the recipe. */
+function withDelivery(form, trigger) {
   const name = form.elements.name.value.trim();
   if (name) trigger.name = name;
   const channel = chosen(form);
@@ -294,7 +379,8 @@ async function submit(form, onCreated) {
         : `Done: ${chain} transfers will be posted to the Telegram chat.`,
     }[channel] ?? `Done: ${chain} transfers will be posted there. Manage it under “My notifications”.`;
     say(form, done, 'success');
-    if (channel === 'ntfy') form.elements.topic.value = '';
+    // The next notification gets a hard-to-guess topic of its own.
+    if (channel === 'ntfy') form.elements.topic.value = newTopic(crypto.getRandomValues(new Uint8Array(15)));
     if (channel === 'telegram' && created.link) {
       watchTelegram(form, created, () => onCreated(created));
     } else if (trigger.message) {
@@ -368,7 +454,7 @@ function offerWallet(form) {
 export function setupNotify(form, onCreated) {
   offerWallet(form);
   form.elements.source.addEventListener('change', () => {
-    describeSource(form);
+    showRecipes(form);
     checkAccount(form);
   });
   form.elements.account.addEventListener('change', () => checkAccount(form));
@@ -380,7 +466,11 @@ export function setupNotify(form, onCreated) {
     submit(form, onCreated);
   });
   return {
-    sources: (list) => fillSources(form, list),
+    sources: (list) => {
+      fillSources(form, list);
+      showRecipes(form);
+    },
     channels: () => loadChannels(form),
+    recipes: () => loadRecipes(form),
   };
 }

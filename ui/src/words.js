@@ -23,8 +23,40 @@ export function checkAmount(text, decimals) {
 
 const DIRECTIONS = { in: 'receives', out: 'sends', any: 'receives or sends' };
 
+/** A recipe's trigger in words, from the recipe and its inputs as given; null for another. */
+function describeRecipe(trigger) {
+  const { id, inputs = {} } = trigger.recipe ?? {};
+  const who = inputs.address ? shorten(inputs.address) : '';
+  const on = `on ${trigger.chain}`;
+  switch (id) {
+    case 'assets': {
+      const verb = DIRECTIONS[inputs.direction ?? 'in'] ?? DIRECTIONS.in;
+      const least = inputs.min ? `at least ${inputs.min} of ` : '';
+      return `When ${who} ${verb} ${least}asset ${inputs.asset} ${on}`;
+    }
+    case 'staking_reward':
+      return `When ${who} is paid a staking reward ${on}`;
+    case 'staking_alert':
+      return `When ${who} is slashed, chilled or kicked ${on}`;
+    case 'referendum_new':
+      return inputs.tracks?.length
+        ? `When a referendum is submitted on track${inputs.tracks.length > 1 ? 's' : ''} ${inputs.tracks.join(', ')} ${on}`
+        : `When a referendum is submitted ${on}`;
+    case 'referendum_outcome':
+      return inputs.referendum !== undefined
+        ? `When referendum ${inputs.referendum} ${on} is decided`
+        : `When a referendum ${on} is decided`;
+    case 'account_security':
+      return `When ${who} gets a proxy, a multisig call to approve or an identity judgement ${on}`;
+    default:
+      return null;
+  }
+}
+
 /** A trigger's filter in words: "When 5Grw…utQY receives at least 1.5 PAS on paseo". */
 export function describe(trigger, token) {
+  const recipe = describeRecipe(trigger);
+  if (recipe) return recipe;
   const symbol = token?.symbol ?? '';
   const balance = trigger.filter?.balance;
   if (balance) {
@@ -86,4 +118,20 @@ export function status(trigger, now = Date.now()) {
     lastText = `${outcome}${delivery.last_error && last.outcome !== 'delivered' ? ` (${delivery.last_error})` : ''}.`;
   }
   return { state: expired ? 'expired' : trigger.status.active ? 'active' : 'paused', text, last: lastText, expired };
+}
+
+const OUTCOMES = {
+  delivered: 'Delivered',
+  retrying: 'Failed, retrying',
+  throttled: 'Held back by the destination',
+  failed: 'Failed',
+  gone: 'Destination gone',
+};
+
+/** One line of a trigger's delivery log: "Delivered · block #12 · 3 minutes ago". */
+export function logLine(entry, now = Date.now()) {
+  const what = OUTCOMES[entry.outcome] ?? entry.outcome;
+  const why = entry.error && entry.outcome !== 'delivered' ? ` (${entry.error})` : '';
+  const block = entry.block !== undefined && entry.block !== null ? ` · block #${entry.block}` : '';
+  return `${what}${why}${block} · ${ago(entry.at, now)}`;
 }

@@ -113,6 +113,21 @@ async fn the_page_in_a_real_browser() -> Result<()> {
             }
         })
         .await?;
+    // The source publishes what the staking, governance and account recipes watch, so the page
+    // offers them for it.
+    let events = json!({"events": ["Balances.Transfer", "Staking.Rewarded", "NominationPools.PaidOut",
+        "Staking.Slashed", "Staking.Chilled", "Staking.Kicked", "Referenda.Submitted",
+        "Proxy.ProxyAdded", "Proxy.PureCreated", "Multisig.NewMultisig"]});
+    let patched = world
+        .app
+        .call(
+            "PATCH",
+            &format!("/api/sources/{}", world.source),
+            Some(ADMIN_TOKEN),
+            Some(&events),
+        )
+        .await?;
+    ensure!(patched.status == 200, "source events: {}", patched.body);
     let set = world
         .app
         .call(

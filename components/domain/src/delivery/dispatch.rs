@@ -348,7 +348,7 @@ impl Job {
 
     /// Why the trigger's templates did not render for this event, when they did not.
     pub fn template_error(&self, config: &DeliveryConfig) -> Option<String> {
-        self.trigger.message.as_ref()?;
+        self.trigger.message_spec()?;
         self.composed(config)
             .fallback
             .map(|e| format!("{}: {}; the default text was sent", e.field, e.reason()))
@@ -356,7 +356,7 @@ impl Job {
 
     fn composed(&self, config: &DeliveryConfig) -> crate::message::Composed {
         compose(
-            self.trigger.message.as_ref(),
+            self.trigger.message_spec().as_deref(),
             &self.trigger,
             &self.envelope,
             self.token.as_ref(),

@@ -277,8 +277,6 @@ struct Watch {
     topic: Topic,
     filter: Option<Filter>,
     recipe: Option<RecipeUse>,
-    /// The recipe's default message.
-    message: Option<MessageSpec>,
 }
 
 impl Watch {
@@ -303,7 +301,6 @@ impl Watch {
                 event,
                 events: Vec::new(),
                 recipe: None,
-                message: None,
             });
         };
         if event.is_some() {
@@ -326,7 +323,6 @@ impl Watch {
             topic: expanded.topic,
             filter: expanded.filter,
             recipe: Some(RecipeUse { id, inputs }),
-            message: expanded.message,
         })
     }
 
@@ -359,8 +355,7 @@ impl NewTrigger {
         let feed = self.feed_params()?;
         let watch = Watch::of(self.event, self.filter, self.recipe, self.inputs, source)?;
         let action = self.action.validate(None, &mut *minted.new_secret)?;
-        let message =
-            validate_message(self.message.or(watch.message.clone()), source, &watch.all())?;
+        let message = validate_message(self.message, source, &watch.all())?;
         Ok(Trigger {
             id: minted.id,
             name: validate_name(self.name)?,
@@ -420,8 +415,7 @@ impl NewTrigger {
         let feed = self.feed_params()?;
         let watch = Watch::of(self.event, self.filter, self.recipe, self.inputs, source)?;
         let action = self.action.validate(Some(&current.action), new_secret)?;
-        let message =
-            validate_message(self.message.or(watch.message.clone()), source, &watch.all())?;
+        let message = validate_message(self.message, source, &watch.all())?;
         let active = self.active.unwrap_or(current.status.active);
         let mut next = current.clone();
         next.name = validate_name(self.name)?;
@@ -470,13 +464,6 @@ impl TriggerPatch {
             next.action = action.validate(Some(&current.action), new_secret)?;
         }
         if let Some(message) = self.message {
-            // `null` is the default text: a recipe's own, else the generic one.
-            let message = message.or_else(|| {
-                current
-                    .recipe
-                    .as_ref()
-                    .and_then(|r| recipe::default_message(&r.id))
-            });
             next.message = validate_message(message, source, &current.watched())?;
         }
         if let Some(name) = self.name {
@@ -511,6 +498,16 @@ impl TriggerPatch {
 }
 
 impl Trigger {
+    /// The templates its notifications are composed with: its owner's, else its recipe's
+    /// sentences (kept in the code, not the record, so they improve for every trigger).
+    pub fn message_spec(&self) -> Option<std::borrow::Cow<'_, MessageSpec>> {
+        match (&self.message, &self.recipe) {
+            (Some(own), _) => Some(std::borrow::Cow::Borrowed(own)),
+            (None, Some(r)) => recipe::default_message(&r.id).map(std::borrow::Cow::Owned),
+            (None, None) => None,
+        }
+    }
+
     /// Every event it watches.
     pub fn watched(&self) -> Vec<&EventName> {
         if self.events.is_empty() {

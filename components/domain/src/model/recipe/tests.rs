@@ -350,8 +350,12 @@ fn default_messages_are_plain_sentences() {
             _ => json!({"address": BOB}),
         };
         let t = trigger_of(id, given, &src);
+        assert!(
+            t.message.is_none(),
+            "the record keeps only its owner's message"
+        );
         let composed = compose(
-            t.message.as_ref(),
+            t.message_spec().as_deref(),
             &t,
             &e,
             Some(&token),
