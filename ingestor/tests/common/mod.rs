@@ -79,19 +79,27 @@ pub async fn transfer(url: &str, amounts: &[u128]) -> Vec<Sent> {
 
 /// Alice signs `call`, and it is finalized and succeeds: the hash of its block.
 pub async fn submit(url: &str, call: &impl subxt::tx::Payload) -> [u8; 32] {
+    submit_as(url, &dev::alice(), call).await
+}
+
+/// `signer` signs `call`, and it is finalized and succeeds: the hash of its block.
+pub async fn submit_as(
+    url: &str,
+    signer: &subxt_signer::sr25519::Keypair,
+    call: &impl subxt::tx::Payload,
+) -> [u8; 32] {
     let api = client(url).await;
-    let alice = dev::alice();
     let at = api.at_current_block().await.expect("head");
     let nonce = at
         .tx()
-        .account_nonce(&alice.public_key().to_account_id())
+        .account_nonce(&signer.public_key().to_account_id())
         .await
         .expect("nonce");
     let in_block = at
         .tx()
         .sign_and_submit_then_watch(
             call,
-            &alice,
+            signer,
             Params::<PolkadotConfig>::new().nonce(nonce).build(),
         )
         .await

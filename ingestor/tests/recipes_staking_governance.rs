@@ -1,0 +1,252 @@
+//! The staking and governance recipes through the whole loop, from signed extrinsics on
+//! chopsticks running the real Paseo runtime (which has Staking, NominationPools and Referenda;
+//! Alice holds the sudo key there, `tests/chain/paseo.yml`) to the sentence on ntfy, through
+//! `ingest` → tansu → `relay` → the compiled `dispatch`:
+//!
+//! - `staking_alert`: Alice bonds, validates, then chills (`Staking.Chilled`).
+//! - `staking_reward`: Alice creates a nomination pool, Bob joins, the pool earns, Bob claims
+//!   (`NominationPools.PaidOut`).
+//! - `referendum_new` on the root track (and not on the treasurer's): Alice submits a referendum
+//!   with a root origin (`Referenda.Submitted`).
+//! - `referendum_outcome`: root cancels it (`Referenda.Cancelled`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aurras_e2e::channels::Channels;
+use aurras_e2e::platforms::ntfy::Published;
+use aurras_e2e::processes::{Broker, LocalChain};
+use aurras_e2e::world::Settings;
+use aurras_e2e::ADMIN_TOKEN;
+use common::{client, head, ingest, relay, submit, submit_as, ALICE, BOB};
+use serde_json::json;
+use subxt::dynamic::Value as Scale;
+use subxt_signer::sr25519::dev;
+
+const PAS: u128 = 10_000_000_000;
+const WAIT: Duration = Duration::from_secs(90);
+
+/// `MultiAddress::Id` of a 32-byte account.
+fn id(account: [u8; 32]) -> Scale {
+    Scale::unnamed_variant("Id", [Scale::from_bytes(account)])
+}
+
+/// Pool `pool`'s reward account: `modl` ‖ the pallet id `py/nopls` ‖ (AccountType::Reward = 1,
+/// pool id as u32), zero-padded to 32 bytes, as FRAME derives sub-accounts.
+fn pool_reward_account(pool: u32) -> [u8; 32] {
+    let mut account = [0u8; 32];
+    account[..4].copy_from_slice(b"modl");
+    account[4..12].copy_from_slice(b"py/nopls");
+    account[12] = 1;
+    account[13..17].copy_from_slice(&pool.to_le_bytes());
+    account
+}
+
+/// What ntfy published on `topic`, once something was or the time is up.
+async fn published(c: &Channels, topic: &str, deadline: Instant) -> Vec<Published> {
+    while Instant::now() < deadline && c.p.ntfy.published(topic).is_empty() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.p.ntfy.published(topic)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staking_and_governance_recipes_hear_real_extrinsics() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let c = Channels::start(Settings {
+        rpc: chain.url.clone(),
+        ..Settings::default()
+    })
+    .await
+    .expect("channels");
+    let app = &c.w.app;
+    let events = json!({"events": ["Balances.Transfer", "Staking.Slashed", "Staking.Chilled",
+        "Staking.Kicked", "Staking.Rewarded", "NominationPools.PaidOut", "Referenda.Submitted",
+        "Referenda.Confirmed", "Referenda.Rejected", "Referenda.Cancelled", "Referenda.TimedOut",
+        "Referenda.Killed"]});
+    let patched = app
+        .call(
+            "PATCH",
+            &format!("/api/sources/{}", c.w.source),
+            Some(ADMIN_TOKEN),
+            Some(&events),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    for (recipe, inputs, topic) in [
+        ("staking_alert", json!({"address": ALICE}), "alice_alerts"),
+        ("staking_reward", json!({"address": BOB}), "bob_rewards"),
+        ("referendum_new", json!({"tracks": [0]}), "root_referenda"),
+        (
+            "referendum_new",
+            json!({"tracks": [11]}),
+            "treasurer_referenda",
+        ),
+        ("referendum_outcome", json!({}), "outcomes"),
+    ] {
+        let created = app
+            .call(
+                "POST",
+                "/api/triggers",
+                None,
+                Some(
+                    &json!({"source": c.w.source, "recipe": recipe, "inputs": inputs,
+                             "action": {"ntfy": {"topic": topic}}}),
+                ),
+            )
+            .await
+            .expect("create");
+        assert_eq!(created.status, 201, "{recipe}: {}", created.body);
+    }
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let _ingest = ingest(
+        &app.url(),
+        &broker.addr,
+        Some(head(&chain.url).await + 1),
+        &state.path().join("cursor"),
+    );
+    let _relay = relay(
+        &app.url(),
+        &broker.addr,
+        "governance-test",
+        Duration::from_secs(6),
+    );
+
+    // Staking: Alice bonds, offers to validate, then chills.
+    let tx = subxt::dynamic::tx;
+    submit(
+        &chain.url,
+        &tx(
+            "Staking",
+            "bond",
+            vec![
+                Scale::u128(10_000_000 * PAS),
+                Scale::unnamed_variant("Staked", []),
+            ],
+        ),
+    )
+    .await;
+    let prefs = Scale::named_composite([
+        ("commission", Scale::u128(0)),
+        ("blocked", Scale::bool(false)),
+    ]);
+    submit(&chain.url, &tx("Staking", "validate", vec![prefs])).await;
+    submit(&chain.url, &tx("Staking", "chill", Vec::<Scale>::new())).await;
+
+    // A nomination pool that earns: Alice creates it, Bob joins, rewards arrive, Bob claims.
+    let alice = dev::alice().public_key().0;
+    let bob = dev::bob();
+    submit(
+        &chain.url,
+        &tx(
+            "NominationPools",
+            "create",
+            vec![
+                Scale::u128(1_000_000 * PAS),
+                id(alice),
+                id(alice),
+                id(alice),
+            ],
+        ),
+    )
+    .await;
+    submit_as(
+        &chain.url,
+        &bob,
+        &tx(
+            "NominationPools",
+            "join",
+            vec![Scale::u128(10_000 * PAS), Scale::u128(1)],
+        ),
+    )
+    .await;
+    submit(
+        &chain.url,
+        &tx(
+            "Balances",
+            "transfer_keep_alive",
+            vec![id(pool_reward_account(1)), Scale::u128(100 * PAS)],
+        ),
+    )
+    .await;
+    submit_as(
+        &chain.url,
+        &bob,
+        &tx("NominationPools", "claim_payout", Vec::<Scale>::new()),
+    )
+    .await;
+
+    // A referendum with a root origin (the root track), then cancelled by root.
+    let remark = client(&chain.url)
+        .await
+        .at_current_block()
+        .await
+        .expect("head")
+        .tx()
+        .call_data(&tx("System", "remark", vec![Scale::from_bytes("aurras")]))
+        .expect("call data");
+    let root = Scale::unnamed_variant("system", [Scale::unnamed_variant("Root", [])]);
+    submit(
+        &chain.url,
+        &tx(
+            "Referenda",
+            "submit",
+            vec![
+                root,
+                Scale::unnamed_variant("Inline", [Scale::from_bytes(remark)]),
+                Scale::unnamed_variant("After", [Scale::u128(10)]),
+            ],
+        ),
+    )
+    .await;
+    let cancel = Scale::unnamed_variant(
+        "Referenda",
+        [Scale::unnamed_variant("cancel", [Scale::u128(0)])],
+    );
+    submit(&chain.url, &tx("Sudo", "sudo", vec![cancel])).await;
+
+    let deadline = Instant::now() + WAIT;
+    let said = |notes: &[Published]| notes.iter().map(|n| n.message.clone()).collect::<Vec<_>>();
+    let alerts = published(&c, "alice_alerts", deadline).await;
+    assert_eq!(alerts.len(), 1, "{:?}", said(&alerts));
+    assert!(
+        alerts[0].message.starts_with(
+            "5Grw…utQY was chilled: it no longer validates or nominates on paseo at block #"
+        ),
+        "{:?}",
+        alerts[0].message
+    );
+    let rewards = published(&c, "bob_rewards", deadline).await;
+    assert_eq!(rewards.len(), 1, "{:?}", said(&rewards));
+    assert!(
+        rewards[0].message.starts_with("Pool 1 paid 5FHn…94ty ")
+            && rewards[0].message.contains(" PAS on paseo at block #"),
+        "{:?}",
+        rewards[0].message
+    );
+    let submitted = published(&c, "root_referenda", deadline).await;
+    assert_eq!(submitted.len(), 1, "{:?}", said(&submitted));
+    assert!(
+        submitted[0]
+            .message
+            .starts_with("Referendum 0 was submitted on track 0 on paseo at block #"),
+        "{:?}",
+        submitted[0].message
+    );
+    let outcomes = published(&c, "outcomes", deadline).await;
+    assert_eq!(outcomes.len(), 1, "{:?}", said(&outcomes));
+    assert!(
+        outcomes[0]
+            .message
+            .starts_with("Referendum 0 was cancelled on paseo at block #"),
+        "{:?}",
+        outcomes[0].message
+    );
+    // By now the submission was dispatched: the treasurer track's trigger was not for it.
+    assert!(c.p.ntfy.published("treasurer_referenda").is_empty());
+    assert!(c.p.ntfy.server().rejections().is_empty());
+}
