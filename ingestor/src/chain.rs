@@ -23,8 +23,8 @@ use subxt::rpcs::methods::LegacyRpcMethods;
 use subxt::rpcs::RpcClient;
 use subxt::{OnlineClient, PolkadotConfig};
 
-use crate::assets::AssetBook;
 use crate::decode::Decoder;
+use crate::enrich::Enrichment;
 
 type Config = PolkadotConfig;
 /// A client positioned at one block.
@@ -93,8 +93,8 @@ pub struct Chain {
     // For each runtime (spec version) seen, a client at a block whose code is that runtime: its
     // metadata decodes every block that runtime executed. One entry per runtime upgrade.
     runtimes: Mutex<BTreeMap<u32, AtBlock>>,
-    // The metadata of the assets events name (symbol, decimals), read once each.
-    assets: AssetBook,
+    // What events name beyond their fields (an asset's symbol, a referendum's track), read once.
+    enrichment: Enrichment,
     // Keeps the light client's background tasks alive.
     _light_client: Option<LightClient>,
 }
@@ -229,7 +229,7 @@ impl Chain {
             name,
             ss58_prefix: prefix,
             runtimes: Mutex::new(runtimes),
-            assets: AssetBook::default(),
+            enrichment: Enrichment::default(),
             _light_client: light_client,
         })
     }
@@ -330,11 +330,11 @@ impl Chain {
     }
 
     /// The events of block `number`, decoded with the metadata of the runtime that executed it.
-    /// Events of an asset carry its metadata ([`crate::assets`]).
+    /// Events carry what they name beyond their fields ([`crate::enrich`]).
     pub async fn block_events(&self, number: u64) -> Result<BlockEvents> {
         let fetched = self.fetch(number).await?;
         let mut events = self.decode(fetched)?;
-        self.assets
+        self.enrichment
             .enrich(self, number, &mut events.envelopes)
             .await?;
         Ok(events)
@@ -464,6 +464,7 @@ impl Chain {
                 fields: decoded.fields,
                 accounts: decoded.accounts,
                 asset: None,
+                track: None,
             });
         }
         Ok(BlockEvents { block, envelopes })

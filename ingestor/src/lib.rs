@@ -16,11 +16,11 @@
 //! - [`ops`]: `status` and `topics`, for operators.
 #![warn(missing_docs)]
 
-pub mod assets;
 pub mod bench;
 pub mod chain;
 pub mod cursor;
 pub mod decode;
+pub mod enrich;
 pub mod ingest;
 pub mod launch;
 pub mod lease;

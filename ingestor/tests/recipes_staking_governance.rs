@@ -8,7 +8,9 @@
 //!   (`NominationPools.PaidOut`).
 //! - `referendum_new` on the root track (and not on the treasurer's): Alice submits a referendum
 //!   with a root origin (`Referenda.Submitted`).
-//! - `referendum_outcome`: root cancels it (`Referenda.Cancelled`).
+//! - `referendum_outcome`: root cancels it (`Referenda.Cancelled`), heard by every referendum's
+//!   follower and by the root track's (whose track the ingestor read from the referendum's
+//!   state), not by the treasurer track's; the notices name the track as the runtime does.
 
 mod common;
 
@@ -86,6 +88,16 @@ async fn staking_and_governance_recipes_hear_real_extrinsics() {
             "treasurer_referenda",
         ),
         ("referendum_outcome", json!({}), "outcomes"),
+        (
+            "referendum_outcome",
+            json!({"tracks": [0]}),
+            "root_outcomes",
+        ),
+        (
+            "referendum_outcome",
+            json!({"tracks": [11]}),
+            "treasurer_outcomes",
+        ),
     ] {
         let created = app
             .call(
@@ -233,7 +245,7 @@ async fn staking_and_governance_recipes_hear_real_extrinsics() {
     assert!(
         submitted[0]
             .message
-            .starts_with("Referendum 0 was submitted on track 0 on paseo at block #"),
+            .starts_with("Referendum 0 was submitted on the Root track on paseo at block #"),
         "{:?}",
         submitted[0].message
     );
@@ -242,10 +254,15 @@ async fn staking_and_governance_recipes_hear_real_extrinsics() {
     assert!(
         outcomes[0]
             .message
-            .starts_with("Referendum 0 was cancelled on paseo at block #"),
+            .starts_with("Referendum 0 on the Root track was cancelled on paseo at block #"),
         "{:?}",
         outcomes[0].message
     );
+    // The cancellation names only the index: the ingestor read the referendum's track from its
+    // state before, so the root track's follower hears it and the treasurer's does not.
+    let root_outcomes = published(&c, "root_outcomes", deadline).await;
+    assert_eq!(root_outcomes.len(), 1, "{:?}", said(&root_outcomes));
+    assert!(c.p.ntfy.published("treasurer_outcomes").is_empty());
     // By now the submission was dispatched: the treasurer track's trigger was not for it.
     assert!(c.p.ntfy.published("treasurer_referenda").is_empty());
     assert!(c.p.ntfy.server().rejections().is_empty());

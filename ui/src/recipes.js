@@ -22,7 +22,7 @@ export const ROWS = {
   staking_reward: ['account'],
   staking_alert: ['account'],
   referendum_new: ['tracks'],
-  referendum_outcome: ['referendum'],
+  referendum_outcome: ['referendum', 'tracks'],
   account_security: ['account'],
 };
 

@@ -43,9 +43,11 @@ function describeRecipe(trigger) {
         ? `When a referendum is submitted on track${inputs.tracks.length > 1 ? 's' : ''} ${inputs.tracks.join(', ')} ${on}`
         : `When a referendum is submitted ${on}`;
     case 'referendum_outcome':
-      return inputs.referendum !== undefined
-        ? `When referendum ${inputs.referendum} ${on} is decided`
-        : `When a referendum ${on} is decided`;
+      if (inputs.referendum !== undefined) return `When referendum ${inputs.referendum} ${on} is decided`;
+      if (inputs.tracks?.length) {
+        return `When a referendum on track${inputs.tracks.length > 1 ? 's' : ''} ${inputs.tracks.join(', ')} ${on} is decided`;
+      }
+      return `When a referendum ${on} is decided`;
     case 'account_security':
       return `When ${who} gets a proxy, a multisig call to approve or an identity judgement ${on}`;
     default:

@@ -58,6 +58,7 @@ test('a recipe trigger in words, from its recipe and inputs', () => {
   assert.equal(on('referendum_new', { tracks: [0, 11] }), 'When a referendum is submitted on tracks 0, 11 on paseo');
   assert.equal(on('referendum_new', {}), 'When a referendum is submitted on paseo');
   assert.equal(on('referendum_outcome', { referendum: 12 }), 'When referendum 12 on paseo is decided');
+  assert.equal(on('referendum_outcome', { tracks: [11] }), 'When a referendum on track 11 on paseo is decided');
   assert.equal(on('account_security', { address: ALICE }), 'When 5Grw…utQY gets a proxy, a multisig call to approve or an identity judgement on paseo');
   // funds reads its balance filter, as before.
   const funds = { chain: 'paseo', event: 'Balances.Transfer', recipe: { id: 'funds', inputs: {} },

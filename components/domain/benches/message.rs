@@ -57,6 +57,7 @@ fn main() {
         .unwrap_or_default(),
         accounts: Vec::new(),
         asset: None,
+        track: None,
     };
     let context = MessageContext {
         envelope: &envelope,

@@ -308,6 +308,7 @@ pub fn transfer(block: u64, index: u32, from: &str, to: &str, amount: u128) -> E
             .unwrap_or_default(),
         accounts: vec![hex_of(from), hex_of(to)],
         asset: None,
+        track: None,
     }
 }
 

@@ -233,11 +233,7 @@ pub fn fires(trigger: &Trigger, envelope: &Envelope, source: Option<&Source>) ->
         return Err(Skip::OtherEvent);
     }
     match &trigger.filter {
-        Some(filter)
-            if !filter.matches_asset(&event, &envelope.fields, envelope.asset.as_ref()) =>
-        {
-            Err(Skip::Filtered)
-        }
+        Some(filter) if !filter.matches_envelope(&event, envelope) => Err(Skip::Filtered),
         _ => Ok(()),
     }
 }

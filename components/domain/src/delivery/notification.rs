@@ -263,6 +263,7 @@ pub fn test_envelope(trigger: &Trigger, ss58_prefix: u16, now_ms: u64) -> Envelo
         fields,
         accounts: Vec::new(),
         asset: None,
+        track: None,
     }
 }
 
@@ -323,6 +324,7 @@ mod tests {
                 .unwrap_or_default(),
             accounts: Vec::new(),
             asset: None,
+            track: None,
         }
     }
 

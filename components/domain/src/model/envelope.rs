@@ -56,6 +56,20 @@ pub struct Envelope {
     /// prints amounts in and a recipe's minimum is read in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<TokenInfo>,
+    /// For an event of the `Referenda` pallet, the referendum's track: its id and its name in the
+    /// runtime (`Referenda.Tracks`). `Submitted` names the track; for the others it is read from
+    /// the referendum's state before the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<Track>,
+}
+
+/// A referendum track, as the runtime names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Track {
+    /// Its id (`11`).
+    pub id: u16,
+    /// Its name in the runtime (`treasurer`).
+    pub name: String,
 }
 
 /// `0x` + hex of BLAKE2b-256 over the genesis hash, the block hash and the event index
@@ -127,6 +141,7 @@ mod tests {
                 .unwrap_or_default(),
             accounts: vec!["0xaa".into()],
             asset: None,
+            track: None,
         };
         let v = serde_json::to_value(&e).expect("json");
         assert_eq!(v["block"]["number"], 7);

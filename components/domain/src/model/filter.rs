@@ -121,6 +121,10 @@ pub enum Filter {
     /// What a recipe about one account expands to (never written by clients: they name the
     /// recipe and its inputs).
     Recipe(crate::recipe::RecipeRule),
+    /// The referendum's track is one of these (from the event's `track` field, or the track the
+    /// ingestor read for the referendum); an event whose track is not known does not match.
+    /// What `referendum_outcome` with `tracks` expands to.
+    Tracks(Vec<u16>),
 }
 
 fn balance_capable_events() -> String {
@@ -383,22 +387,43 @@ impl Predicate {
 impl Filter {
     /// Whether an event (`event` with its named `fields`) passes the filter.
     pub fn matches(&self, event: &EventName, fields: &Map<String, Value>) -> bool {
-        self.matches_asset(event, fields, None)
+        self.matches_in(event, fields, None, None)
     }
 
-    /// [`Filter::matches`] for an event of `asset` (its metadata, which a recipe's minimum is
-    /// read in).
-    pub fn matches_asset(
+    /// [`Filter::matches`] for an envelope: with what the ingestor read beside its fields (the
+    /// asset's metadata, which a recipe's minimum is read in; the referendum's track).
+    pub fn matches_envelope(
+        &self,
+        event: &EventName,
+        envelope: &crate::envelope::Envelope,
+    ) -> bool {
+        self.matches_in(
+            event,
+            &envelope.fields,
+            envelope.asset.as_ref(),
+            envelope.track.as_ref().map(|t| t.id),
+        )
+    }
+
+    fn matches_in(
         &self,
         event: &EventName,
         fields: &Map<String, Value>,
         asset: Option<&crate::source::TokenInfo>,
+        track: Option<u16>,
     ) -> bool {
         match self {
             Filter::Balance(rule) => rule.matches(event, fields),
             Filter::All(ps) => ps.iter().all(|p| p.holds(fields)),
             Filter::Any(ps) => ps.iter().any(|p| p.holds(fields)),
             Filter::Recipe(rule) => rule.matches(fields, asset),
+            Filter::Tracks(tracks) => {
+                let named = fields
+                    .get("track")
+                    .and_then(Value::as_u64)
+                    .and_then(|t| u16::try_from(t).ok());
+                named.or(track).is_some_and(|t| tracks.contains(&t))
+            }
         }
     }
 

@@ -71,6 +71,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                     fields,
                     accounts,
                     asset: None,
+                    track: None,
                 }
             },
         )

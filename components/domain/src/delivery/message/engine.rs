@@ -23,7 +23,7 @@ const RECURSION_LIMIT: usize = 32;
 
 /// The context variables every render has (beside the environment's globals).
 pub(super) const CONTEXT_NAMES: &[&str] = &[
-    "fields", "block", "chain", "event", "link", "token", "asset",
+    "fields", "block", "chain", "event", "link", "token", "asset", "track",
 ];
 
 /// One environment for every render: it holds only configuration and helpers, no templates.

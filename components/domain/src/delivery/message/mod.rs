@@ -15,6 +15,7 @@
 //! - `amount(x)`: base units in the source's token, `12.5 PAS`; `short(x)`: `5Grw…utQY`.
 //! - `asset` (`{symbol, decimals}` of the event's asset, from its metadata on the chain, or none)
 //!   and `asset_amount(x)`: base units in it, `2.5 USDT` (the plain number without metadata).
+//! - `track` (`{id, name}` of a referendum's track, its name as the runtime has it, or none).
 //! - minijinja's built-in filters, tests and `range`/`dict`/`namespace`.
 //!
 //! # Bounds
@@ -131,6 +132,12 @@ impl MessageContext<'_> {
         };
         let token = self.token.map(unit);
         let asset = e.asset.as_ref().map(unit);
+        let track = e.track.as_ref().map(|t| {
+            Value::from_pairs([
+                ("id", Value::from(t.id)),
+                ("name", Value::from(t.name.as_str())),
+            ])
+        });
         Value::from_pairs([
             ("fields", fields),
             ("block", Value::from(e.block.number)),
@@ -139,6 +146,7 @@ impl MessageContext<'_> {
             ("link", Value::from(self.link.unwrap_or(""))),
             ("token", Value::from(token)),
             ("asset", Value::from(asset)),
+            ("track", Value::from(track)),
         ])
     }
 }

@@ -85,5 +85,6 @@ pub fn sample_envelope(chain: &ChainName, event: &EventName) -> Envelope {
         fields,
         accounts: Vec::new(),
         asset: None,
+        track: None,
     }
 }

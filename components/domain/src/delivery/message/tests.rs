@@ -55,6 +55,7 @@ fn envelope(pallet: &str, name: &str, fields: Json) -> Envelope {
         fields: fields.as_object().cloned().unwrap_or_default(),
         accounts: Vec::new(),
         asset: None,
+        track: None,
     }
 }
 
@@ -214,8 +215,8 @@ fn other_mistakes_name_their_place() {
         (
             "{% if false %}{{ blok }}{% endif %}",
             "line 1, column 18: unknown name `blok`; a template knows fields, block, chain, \
-             event, link, token, asset and the functions amount, asset_amount, dict, namespace, \
-             range, short",
+             event, link, token, asset, track and the functions amount, asset_amount, dict, \
+             namespace, range, short",
         ),
         (
             "{% if x %}",

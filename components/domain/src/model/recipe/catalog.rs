@@ -152,12 +152,20 @@ pub const RECIPES: &[Recipe] = &[
             "Referenda.Killed",
         ],
         account_fields: &[],
-        inputs: &[Input {
-            name: "referendum",
-            kind: "integer",
-            required: false,
-            about: "the referendum's index; every referendum when left out",
-        }],
+        inputs: &[
+            Input {
+                name: "referendum",
+                kind: "integer",
+                required: false,
+                about: "the referendum's index; every referendum when left out",
+            },
+            Input {
+                name: "tracks",
+                kind: "integers",
+                required: false,
+                about: "instead of one referendum, every referendum on these track ids",
+            },
+        ],
     },
     Recipe {
         id: "account_security",

@@ -134,13 +134,27 @@ fn filter(
                 value: tracks,
             }])
         })),
-        "referendum_outcome" => Ok(integer(inputs, "referendum")?.map(|index| {
-            Filter::All(vec![Predicate {
-                field: "index".into(),
-                op: Op::Eq,
-                value: index,
-            }])
-        })),
+        "referendum_outcome" => {
+            let index = integer(inputs, "referendum")?;
+            let tracks = tracks(inputs)?;
+            match (index, tracks) {
+                (Some(_), Some(_)) => Err(ApiError::invalid(
+                    "inputs.tracks",
+                    "give a referendum, or tracks whose referenda to follow, not both",
+                )),
+                (Some(index), None) => Ok(Some(Filter::All(vec![Predicate {
+                    field: "index".into(),
+                    op: Op::Eq,
+                    value: index,
+                }]))),
+                (None, Some(Value::Array(ids))) => Ok(Some(Filter::Tracks(
+                    ids.iter()
+                        .filter_map(|t| t.as_u64().and_then(|t| u16::try_from(t).ok()))
+                        .collect(),
+                ))),
+                (None, _) => Ok(None),
+            }
+        }
         _ => account_rule(inputs, source, recipe.account_fields, Vec::new()).map(Some),
     }
 }

@@ -35,11 +35,12 @@ pub fn default_message(id: &str) -> Option<MessageSpec> {
         ),
         "referendum_new" => (
             "New referendum on {{ chain }}",
-            "Referendum {{ fields.index }} was submitted on track {{ fields.track }}",
+            "Referendum {{ fields.index }} was submitted on {{ TRACK }}",
         ),
         "referendum_outcome" => (
             "Referendum {{ fields.index }} on {{ chain }}",
-            "Referendum {{ fields.index }} was {% if event == \"Referenda.Confirmed\" %}approved\
+            "Referendum {{ fields.index }}{% if track %} on the {{ track.name | replace(\"_\", \" \") \
+             | title }} track{% endif %} was {% if event == \"Referenda.Confirmed\" %}approved\
              {% elif event == \"Referenda.Rejected\" %}rejected{% elif event == \
              \"Referenda.Cancelled\" %}cancelled{% elif event == \"Referenda.TimedOut\" %}\
              timed out{% else %}killed{% endif %}",
@@ -60,6 +61,12 @@ pub fn default_message(id: &str) -> Option<MessageSpec> {
         ),
         _ => return None,
     };
+    // A track by its name in the runtime ("the Small Tipper track"), else by its id.
+    let body = body.replace(
+        "{{ TRACK }}",
+        "{% if track %}the {{ track.name | replace(\"_\", \" \") | title }} track{% else %}track \
+         {{ fields.track }}{% endif %}",
+    );
     // An asset without metadata is named by its id after the plain number.
     let body = body.replace(
         "{{ OF }}",

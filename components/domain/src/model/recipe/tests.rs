@@ -184,14 +184,13 @@ fn event(pallet: &str, name: &str, fields: Value) -> Envelope {
         fields: fields.as_object().cloned().unwrap_or_default(),
         accounts: Vec::new(),
         asset: None,
+        track: None,
     }
 }
 
 fn matches(filter: &Option<Filter>, e: &Envelope) -> bool {
     let name = e.event_name().expect("name");
-    filter
-        .as_ref()
-        .is_none_or(|f| f.matches_asset(&name, &e.fields, e.asset.as_ref()))
+    filter.as_ref().is_none_or(|f| f.matches_envelope(&name, e))
 }
 
 fn usdt_meta() -> Option<TokenInfo> {
@@ -281,6 +280,23 @@ fn recipe_filters_follow_the_account_in_each_events_own_field() {
     };
     assert!(matches(&tracks.filter, &submitted(11)));
     assert!(!matches(&tracks.filter, &submitted(0)));
+
+    // Outcomes name only the index: the track the ingestor read for the referendum decides.
+    let outcomes =
+        expand("referendum_outcome", &inputs(json!({"tracks": [11]})), &src).expect("outcomes");
+    let confirmed = |track: Option<u16>| Envelope {
+        track: track.map(|id| crate::envelope::Track {
+            id,
+            name: format!("track{id}"),
+        }),
+        ..event("Referenda", "Confirmed", json!({"index": 7, "tally": {}}))
+    };
+    assert!(matches(&outcomes.filter, &confirmed(Some(11))));
+    assert!(!matches(&outcomes.filter, &confirmed(Some(0))));
+    assert!(
+        !matches(&outcomes.filter, &confirmed(None)),
+        "a track not known is not followed"
+    );
 }
 
 fn trigger_of(id: &str, given: Value, src: &Source) -> Trigger {
@@ -325,6 +341,22 @@ fn default_messages_are_plain_sentences() {
             "Referendum 1234 was approved on paseo at block #1234.",
         ),
         (
+            "referendum_outcome",
+            Envelope {
+                track: Some(crate::envelope::Track { id: 30, name: "small_tipper".into() }),
+                ..event("Referenda", "Confirmed", json!({"index": 1234, "tally": {}}))
+            },
+            "Referendum 1234 on the Small Tipper track was approved on paseo at block #1234.",
+        ),
+        (
+            "referendum_new",
+            Envelope {
+                track: Some(crate::envelope::Track { id: 11, name: "treasurer".into() }),
+                ..event("Referenda", "Submitted", json!({"index": 7, "track": 11, "proposal": {"Inline": "0x00"}}))
+            },
+            "Referendum 7 was submitted on the Treasurer track on paseo at block #1234.",
+        ),
+        (
             "account_security",
             event("Proxy", "ProxyAdded", json!({"delegator": BOB, "delegatee": ALICE, "proxy_type": "Any", "delay": 0})),
             "A proxy was added to 5FHn…94ty: 5Grw…utQY may now act for it (Any) on paseo at block #1234.",
@@ -346,7 +378,7 @@ fn default_messages_are_plain_sentences() {
     for (id, e, want) in cases {
         let given = match id {
             "assets" => json!({"address": BOB, "asset": 1984}),
-            "referendum_outcome" => json!({}),
+            "referendum_outcome" | "referendum_new" => json!({}),
             _ => json!({"address": BOB}),
         };
         let t = trigger_of(id, given, &src);
