@@ -26,7 +26,7 @@ use aurras_ingestor::chain::{Endpoint, RpcBackendArg};
 use aurras_ingestor::ingest::IngestPlan;
 use aurras_ingestor::launch::{self, UpArgs};
 use aurras_ingestor::lease::LeaseArg;
-use aurras_ingestor::ops::{self, ReencryptArgs, StatusArgs, TopicsArgs};
+use aurras_ingestor::ops::{self, RecipesArgs, ReencryptArgs, StatusArgs, TopicsArgs};
 use aurras_ingestor::pipeline::{Selection, Start};
 use aurras_ingestor::relay::{self, cli::RelayArgs};
 use aurras_ingestor::sink::TopicSettings;
@@ -62,6 +62,8 @@ enum Command {
     Topics(TopicsArgs),
     /// Re-encrypt every trigger record under the app's current key, after a key rotation.
     Reencrypt(ReencryptArgs),
+    /// Publish, in one step, the events of every recipe the chain's runtime serves.
+    Recipes(RecipesArgs),
 }
 
 #[derive(Args)]
@@ -390,6 +392,7 @@ async fn main() -> ExitCode {
         Command::Status(args) => ops::status(args).await,
         Command::Topics(args) => ops::topics(args).await,
         Command::Reencrypt(args) => ops::reencrypt(args).await,
+        Command::Recipes(args) => ops::recipes(args).await,
         Command::Bench(args) => bench::run(args)
             .await
             .map(|_| ())

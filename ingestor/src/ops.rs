@@ -1,6 +1,7 @@
 //! Commands for operators: `status` (per chain: cursor, finalized head, lag) and `topics` (what
 //! the broker holds, and which registered source feeds each topic). Both print a table, or JSON
-//! with `--json`. `reencrypt` moves trigger records to the app's current key.
+//! with `--json`. `reencrypt` moves trigger records to the app's current key; `recipes` publishes
+//! the events of every recipe a chain's runtime serves.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -19,7 +20,9 @@ use crate::cursor::Cursor;
 use crate::sources::{ApiClient, RegisteredSource};
 use crate::Failure;
 
+mod recipes;
 mod reencrypt;
+pub use recipes::{recipes, RecipesArgs};
 pub use reencrypt::{reencrypt, ReencryptArgs};
 
 /// Where the chains registered at the API stand: cursor, finalized head, lag.

@@ -230,3 +230,104 @@ async fn reencrypt_moves_every_trigger_to_the_new_key() {
         assert_eq!(read.status, 200, "{}", read.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recipes_publishes_what_the_runtime_serves_in_one_step_and_names_what_it_lacks() {
+    let chain = LocalChain::start().expect("chain");
+    let w = world_on(&chain.url).await;
+    let app = w.app.url();
+    let args = [
+        "recipes",
+        "--chain",
+        "paseo",
+        "--api",
+        &app,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--rpc-backend",
+        "legacy",
+        "--json",
+    ];
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let would = json_of(&run(&dry));
+    assert_eq!(would["dry_run"], true);
+    let source = |w: &aurras_e2e::world::World| {
+        let app = w.app.url();
+        let id = w.source.clone();
+        async move {
+            let answer = reqwest::Client::new()
+                .get(format!("{app}/api/sources/{id}"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("source");
+            answer.json::<Value>().await.expect("json")
+        }
+    };
+    assert_eq!(
+        source(&w).await["events"],
+        serde_json::json!(["Balances.Transfer"]),
+        "a dry run changes nothing"
+    );
+
+    let report = json_of(&run(&args));
+    let served = |id: &str| {
+        report["recipes"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["recipe"] == id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // The Paseo runtime has staking, pools, governance, proxies and identity, but no Assets.
+    assert_eq!(
+        served("staking_alert")["events"],
+        serde_json::json!(["Staking.Slashed", "Staking.Chilled", "Staking.Kicked"])
+    );
+    assert_eq!(
+        served("account_security")["events"]
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(served("assets")["events"], serde_json::json!([]));
+    assert_eq!(served("assets")["missing"], serde_json::json!(["Assets"]));
+    let added = report["added"].as_array().cloned().unwrap_or_default();
+    assert!(
+        added.contains(&Value::from("Referenda.Submitted")),
+        "{report}"
+    );
+    assert!(
+        !added.contains(&Value::from("Balances.Transfer")),
+        "already published"
+    );
+
+    let events = source(&w).await["events"].clone();
+    for event in [
+        "Balances.Transfer",
+        "Staking.Chilled",
+        "NominationPools.PaidOut",
+        "Proxy.ProxyAdded",
+    ] {
+        assert!(
+            events
+                .as_array()
+                .is_some_and(|e| e.contains(&Value::from(event))),
+            "{events}"
+        );
+    }
+    // The recipes list now says paseo serves them.
+    let recipes: Value = reqwest::get(format!("{app}/api/recipes"))
+        .await
+        .expect("recipes")
+        .json()
+        .await
+        .expect("json");
+    let staking = recipes["recipes"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["id"] == "staking_reward"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(staking["chains"][0]["chain"], "paseo", "{staking}");
+    // Again: nothing more to add.
+    assert_eq!(json_of(&run(&args))["added"], serde_json::json!([]));
+}
