@@ -234,6 +234,13 @@ describe('an expired subscription', () => {
     assert.equal(renewed.body.action.web_push.endpoint, env.subscription.endpoint);
     assert.deepEqual(renewed.body.action.web_push.keys, env.subscription.keys);
     await shot(page, '09-renewed');
+    // The event the expired subscription missed goes to the renewed one.
+    await card.locator('details.log summary').click();
+    await card.locator('details.log button:has-text("Send again")').click();
+    await card.locator('.status[data-kind=success]').waitFor();
+    assert.match(await card.locator('.status').textContent(), /Sent again: delivered/);
+    assert.match(await card.locator('details.log li').textContent(), /^Delivered · block #1000 · /);
+    assert.equal(await card.locator('details.log button').count(), 0, 'nothing left to send again');
     assert.deepEqual(me.problems, []);
     await me.context.close();
   });

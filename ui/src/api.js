@@ -59,4 +59,6 @@ export const api = {
   patchTrigger: (id, token, body) => call('PATCH', `/api/triggers/${encodeURIComponent(id)}`, { token, body }),
   deleteTrigger: (id, token) => call('DELETE', `/api/triggers/${encodeURIComponent(id)}`, { token }),
   testTrigger: (id, token) => call('POST', `/api/triggers/${encodeURIComponent(id)}/test`, { token }),
+  resend: (id, token, eventId) =>
+    call('POST', `/api/triggers/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(eventId)}/resend`, { token }),
 };

@@ -30,6 +30,13 @@ async function act(item, message, work) {
   }
 }
 
+/** "Send again": one delivery no retry will repeat, now that its destination may be back. */
+async function resend(entry, line) {
+  const report = await api.resend(entry.id, entry.token, line.event_id);
+  if (report.outcome === 'delivered') return 'Sent again: delivered.';
+  throw new Error(`Sent again, but it did not go through${report.error ? `: ${report.error}` : '.'}`);
+}
+
 async function remove(entry, trigger) {
   await api.deleteTrigger(entry.id, entry.token).catch((e) => {
     if (!(e instanceof ApiError && e.status === 404)) throw e;
@@ -92,7 +99,10 @@ function view(entry, trigger) {
     log.length > 0
       ? el('details', { class: 'log' },
         el('summary', {}, `Last deliveries (${log.length})`),
-        el('ol', {}, ...log.map((entry) => el('li', { 'data-outcome': entry.outcome }, logLine(entry)))))
+        el('ol', {}, ...log.map((line) => el('li', { 'data-outcome': line.outcome },
+          logLine(line),
+          line.resendable && ' ',
+          line.resendable && el('button', { type: 'button', class: 'small', onclick: () => act(item, 'Sending it again…', () => resend(entry, line)) }, 'Send again')))))
       : null,
     el('div', { class: 'actions' },
       state.expired && el('button', { type: 'button', class: 'primary', onclick: () => act(item, 'Renewing…', () => renewSubscription(entry)) }, 'Renew subscription'),

@@ -197,6 +197,17 @@ fn route(req: &Request, method: &str) -> ApiResult<Answer> {
             )?;
             test_trigger(&state, &trigger)?
         }
+        Operation::ResendDelivery => {
+            let trigger = registry.trigger(&param("id"), caller)?;
+            let client = (!is_admin).then(|| client_key(header(req, "spin-client-addr")));
+            TestFireLimits::from_variables(variable)?.admit(
+                &state.kv,
+                &trigger.id,
+                client.as_deref(),
+                now_millis(),
+            )?;
+            resend(&state, &trigger, &param("event_id"))?
+        }
         Operation::PushPublicKey => push_public_key()?,
         Operation::ListChannels => channels(),
         Operation::ListRecipes => {
@@ -432,6 +443,56 @@ fn push_public_key() -> ApiResult<Answer> {
 /// `POST /api/triggers/{id}/test`: sends a made-up event of the trigger's kind now and answers
 /// with what the destination said. Nothing is stored: a failed test neither pauses the trigger
 /// nor counts as a failed delivery.
+/// Sends again a delivery that no retry will repeat, with the record kept in the trigger's
+/// delivery log, and records how it went there (sent like a test: no claim, since its owner
+/// asked for exactly this copy).
+fn resend(state: &State, trigger: &Trigger, event_id: &str) -> ApiResult<Answer> {
+    let deliveries = state.deliveries();
+    let record = deliveries
+        .state(&trigger.id)?
+        .resendable(event_id)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "no delivery of this event to send again: only one that failed for good or whose destination was gone, among the trigger's last deliveries",
+            )
+            .at("event_id")
+        })?;
+    let envelope = record
+        .envelope()
+        .map_err(|e| ApiError::internal(format!("the kept record: {e}")))?;
+    let source = state.registry().source(&trigger.source).ok();
+    let block = envelope.block.number;
+    let job = Job {
+        token: source.and_then(|s| s.token),
+        trigger: trigger.clone(),
+        envelope,
+        record: record.clone(),
+        attempt: 0,
+        throttled: 0,
+        test: false,
+    };
+    let config = deliver::config();
+    let done = deliver::deliver(state, &config, vec![job], Mode::Test).delivered;
+    let Some(result) = done.into_iter().next() else {
+        return Err(ApiError::internal("the delivery was not attempted"));
+    };
+    deliveries.record_resent(
+        &trigger.id,
+        event_id,
+        block,
+        &record,
+        &result.answer,
+        &result.outcome,
+        &now(),
+    )?;
+    Ok(Answer::json(
+        200,
+        test_fire::report(&result.outcome, &result.answer),
+    ))
+}
+
 fn test_trigger(state: &State, trigger: &Trigger) -> ApiResult<Answer> {
     let registry = state.registry();
     let source = registry.source(&trigger.source).ok();

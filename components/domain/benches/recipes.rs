@@ -81,7 +81,10 @@ fn main() {
     println!("|---|---:|---:|");
     for (id, given) in [
         ("funds", json!({"address": account(1), "min": "1.5"})),
-        ("assets", json!({"address": account(1), "asset": 1984, "min": "2.5"})),
+        (
+            "assets",
+            json!({"address": account(1), "asset": 1984, "min": "2.5"}),
+        ),
         ("staking_alert", json!({"address": account(1)})),
         ("referendum_new", json!({"tracks": [0, 11, 30]})),
         ("account_security", json!({"address": account(1)})),
@@ -112,12 +115,18 @@ fn main() {
     for (what, body, base) in kinds {
         // A few on one account first: its list exists (its first write also takes a claim).
         for _ in 0..3 {
-            reg.create_trigger(serde_json::from_value(body(&account(base))).expect("shape"), "t1")
-                .expect("create");
+            reg.create_trigger(
+                serde_json::from_value(body(&account(base))).expect("shape"),
+                "t1",
+            )
+            .expect("create");
         }
         kv.reset();
-        reg.create_trigger(serde_json::from_value(body(&account(base))).expect("shape"), "t1")
-            .expect("create");
+        reg.create_trigger(
+            serde_json::from_value(body(&account(base))).expect("shape"),
+            "t1",
+        )
+        .expect("create");
         let (reads, writes) = kv.counts();
         // Each on an account of its own, as people create them.
         let rate = per_second(2_000, |i| {
@@ -158,7 +167,13 @@ fn main() {
         let (reads, writes) = kv.counts();
         let keys = aurras_domain::recipe::lookup_topics(&src.chain, &event)
             .iter()
-            .map(|(_, any)| 2 + if *any { aurras_domain::keys::ANY_SHARDS as usize } else { 0 })
+            .map(|(_, any)| {
+                2 + if *any {
+                    aurras_domain::keys::ANY_SHARDS as usize
+                } else {
+                    0
+                }
+            })
             .sum::<usize>();
         let rate = per_second(5_000, |_| {
             std::hint::black_box(

@@ -38,6 +38,7 @@ pub enum Operation {
     LookupTriggers,
     PushPublicKey,
     TestTrigger,
+    ResendDelivery,
     Reencrypt,
     GetLease,
     TakeLease,
@@ -168,6 +169,14 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/api/triggers/{id}/test",
         TestTrigger,
+        TriggerOwner,
+        0,
+    ),
+    // A delivery no retry will repeat (gone, failed), sent again at its owner's request.
+    route(
+        "POST",
+        "/api/triggers/{id}/deliveries/{event_id}/resend",
+        ResendDelivery,
         TriggerOwner,
         0,
     ),

@@ -20,7 +20,7 @@ use crate::answer::Answer;
 use crate::cas;
 use crate::delivery::{
     claim_key, Attempt, Deliveries, DeliveryState, Logged, Outcome, Round, LOG_ERROR_CHARS,
-    LOG_LEN, RECENT,
+    LOG_LEN, RECENT, RESENDABLE, RESENDABLE_BYTES,
 };
 use crate::error::ApiResult;
 use crate::keys;
@@ -107,6 +107,8 @@ pub struct Recorded<'a> {
     pub event_id: &'a str,
     /// Its block, when known (for the delivery log).
     pub block: Option<u64>,
+    /// Its broker record, when known: kept in the log for an attempt no retry will repeat.
+    pub record: Option<&'a crate::dispatch::Record>,
     /// The round.
     pub round: Round,
     /// What came back.
@@ -124,7 +126,25 @@ impl DeliveryState {
     /// The event's entry in the log becomes this attempt (a retry updates it in place).
     fn log(&mut self, r: &Recorded<'_>, outcome: &str, error: Option<&String>, now: &str) {
         self.log.retain(|l| l.event_id != r.event_id);
+        let last_word = matches!(r.outcome, Outcome::Gone(_) | Outcome::Failed(_));
+        let record = r
+            .record
+            .filter(|record| last_word && record.value.len() <= RESENDABLE_BYTES)
+            .cloned();
+        if record.is_some() {
+            // Only the newest few keep theirs: the state is read and written by every claim.
+            let mut kept = 0;
+            for l in self.log.iter_mut().rev() {
+                if l.record.is_some() {
+                    kept += 1;
+                    if kept >= RESENDABLE {
+                        l.record = None;
+                    }
+                }
+            }
+        }
         self.log.push_back(Logged {
+            record,
             at: now.to_owned(),
             event_id: r.event_id.to_owned(),
             block: r.block,
@@ -302,6 +322,31 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
         Ok(())
     }
 
+    /// Records a delivery sent again at its owner's request: the log's line for the event
+    /// becomes this attempt (keeping the record if it failed again).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_resent(
+        &self,
+        trigger_id: &str,
+        event_id: &str,
+        block: u64,
+        record: &crate::dispatch::Record,
+        answer: &Answer,
+        outcome: &Outcome,
+        now: &str,
+    ) -> ApiResult<()> {
+        let done = Recorded {
+            event_id,
+            block: Some(block),
+            record: Some(record),
+            round: Round::default(),
+            answer,
+            outcome,
+            template_error: None,
+        };
+        self.record_all(trigger_id, &[done], now)
+    }
+
     /// Records one attempt (see [`Deliveries::record_all`]).
     pub fn record(
         &self,
@@ -315,6 +360,7 @@ impl<S: KeyValue + ?Sized> Deliveries<'_, S> {
         let done = Recorded {
             event_id,
             block: None,
+            record: None,
             round: round.into(),
             answer,
             outcome,
@@ -514,6 +560,7 @@ mod tests {
             .map(|e| Recorded {
                 event_id: e,
                 block: None,
+                record: None,
                 round: Round::default(),
                 answer: &answer,
                 outcome: &Outcome::Delivered,

@@ -278,6 +278,7 @@ fn record<S: KeyValue + ?Sized>(
             .push(Recorded {
                 event_id: &d.job.envelope.id,
                 block: Some(d.job.envelope.block.number),
+                record: Some(&d.job.record),
                 round: d.job.round(),
                 answer: &d.answer,
                 outcome: &d.outcome,

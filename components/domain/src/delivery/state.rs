@@ -51,6 +51,11 @@ pub struct Attempt {
 pub const LOG_LEN: usize = 10;
 /// The longest error a log entry keeps, in characters.
 pub const LOG_ERROR_CHARS: usize = 200;
+/// At most this many log entries keep their record, to be sent again (`Gone` and `Failed` ones:
+/// what no retry will send); older ones lose it first.
+pub const RESENDABLE: usize = 3;
+/// The largest record (its base64 value) a log entry keeps.
+pub const RESENDABLE_BYTES: usize = 6 * 1024;
 
 /// One event in a trigger's delivery log: its latest attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +75,22 @@ pub struct Logged {
     /// Why it did not go through, in words, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The broker record, kept for an attempt no retry will repeat (gone, failed) so its owner
+    /// can send it again (`POST /api/triggers/{id}/deliveries/{event id}/resend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<crate::dispatch::Record>,
+}
+
+impl Logged {
+    /// As the trigger's owner sees it: whether it can be sent again, not the record itself.
+    pub fn view(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("record");
+            obj.insert("resendable".into(), Value::Bool(self.record.is_some()));
+        }
+        v
+    }
 }
 
 /// One trigger's delivery state.
@@ -103,6 +124,14 @@ pub struct DeliveryState {
 }
 
 impl DeliveryState {
+    /// The record of `event_id`'s delivery that no retry will repeat, kept to be sent again.
+    pub fn resendable(&self, event_id: &str) -> Option<&crate::dispatch::Record> {
+        self.log
+            .iter()
+            .find(|l| l.event_id == event_id)
+            .and_then(|l| l.record.as_ref())
+    }
+
     /// What the trigger's owner sees.
     pub fn view(&self) -> Value {
         json!({
@@ -111,7 +140,7 @@ impl DeliveryState {
             "last_error": self.last_error,
             "consecutive_failures": self.consecutive_failures,
             "delivered": self.delivered,
-            "log": self.log.iter().rev().collect::<Vec<_>>(),
+            "log": self.log.iter().rev().map(Logged::view).collect::<Vec<_>>(),
         })
     }
 }
