@@ -108,7 +108,9 @@ fn main() {
         json!({"source": src.id, "recipe": "staking_alert", "inputs": {"address": who},
                "action": hook})
     };
-    let kinds: [(&str, &dyn Fn(&str) -> Value, usize); 2] = [
+    /// A trigger's kind: its name, its request for an address, the accounts it starts at.
+    type Kind<'a> = (&'a str, &'a dyn Fn(&str) -> Value, usize);
+    let kinds: [Kind<'_>; 2] = [
         ("Balances.Transfer + balance filter", &plain, 20_000),
         ("recipe staking_alert", &recipe, 40_000),
     ];
