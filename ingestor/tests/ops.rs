@@ -301,7 +301,17 @@ async fn recipes_publishes_what_the_runtime_serves_in_one_step_and_names_what_it
         "already published"
     );
 
-    let events = source(&w).await["events"].clone();
+    let stored = source(&w).await;
+    let tracks = stored["tracks"].as_array().cloned().unwrap_or_default();
+    assert!(
+        tracks.contains(&serde_json::json!({"id": 11, "name": "treasurer"})),
+        "{stored}"
+    );
+    assert!(
+        tracks.contains(&serde_json::json!({"id": 0, "name": "root"})),
+        "{stored}"
+    );
+    let events = stored["events"].clone();
     for event in [
         "Balances.Transfer",
         "Staking.Chilled",

@@ -1,7 +1,9 @@
 //! The staking and governance recipes through the whole loop, from signed extrinsics on
 //! chopsticks running the real Paseo runtime (which has Staking, NominationPools and Referenda;
 //! Alice holds the sudo key there, `tests/chain/paseo.yml`) to the sentence on ntfy, through
-//! `ingest` → tansu → `relay` → the compiled `dispatch`:
+//! `ingest` → tansu → `relay` → the compiled `dispatch`. The operator publishes the recipes'
+//! events and the runtime's track names in one step (`aurras-ingestor recipes`), and people
+//! follow tracks by name:
 //!
 //! - `staking_alert`: Alice bonds, validates, then chills (`Staking.Chilled`).
 //! - `staking_reward`: Alice creates a nomination pool, Bob joins, the pool earns, Bob claims
@@ -64,20 +66,18 @@ async fn staking_and_governance_recipes_hear_real_extrinsics() {
     .await
     .expect("channels");
     let app = &c.w.app;
-    let events = json!({"events": ["Balances.Transfer", "Staking.Slashed", "Staking.Chilled",
-        "Staking.Kicked", "Staking.Rewarded", "NominationPools.PaidOut", "Referenda.Submitted",
-        "Referenda.Confirmed", "Referenda.Rejected", "Referenda.Cancelled", "Referenda.TimedOut",
-        "Referenda.Killed"]});
-    let patched = app
-        .call(
-            "PATCH",
-            &format!("/api/sources/{}", c.w.source),
-            Some(ADMIN_TOKEN),
-            Some(&events),
-        )
-        .await
-        .expect("patch");
-    assert_eq!(patched.status, 200, "{}", patched.body);
+    // The operator's one step: every recipe event the runtime has, and its tracks by name.
+    let one_step = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .args(["recipes", "--chain", "paseo", "--api", &app.url()])
+        .args(["--admin-token", ADMIN_TOKEN, "--rpc-backend", "legacy"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("aurras-ingestor recipes runs");
+    assert!(
+        one_step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one_step.stderr)
+    );
     for (recipe, inputs, topic) in [
         ("staking_alert", json!({"address": ALICE}), "alice_alerts"),
         ("staking_reward", json!({"address": BOB}), "bob_rewards"),

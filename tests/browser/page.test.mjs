@@ -302,13 +302,13 @@ describe('what: the recipes the chain serves', () => {
     assert.match(await card.locator('.message').textContent(), /the recipe’s sentence/);
   });
 
-  test('new referenda on some tracks: a track that is not a number is named at its field', async () => {
+  test('new referenda on some tracks: a track out of range is named at its field', async () => {
     const { page } = me;
     await page.check('input[name=recipe][value=referendum_new]');
     assert.deepEqual(await shownRows(page), ['tracks']);
-    await page.fill('#tracks', 'root');
+    await page.fill('#tracks', 'root, 70000');
     await page.click('button:has-text("Notify me")');
-    assert.match(await page.textContent('#tracks-error'), /track ids separated by commas/);
+    assert.match(await page.textContent('#tracks-error'), /by name or id, separated by commas/);
     assert.equal(await page.getAttribute('#tracks', 'aria-invalid'), 'true');
     await page.fill('#tracks', '0, 11');
     await page.check('input[name=deliver][value=ntfy]');

@@ -12,7 +12,7 @@ import { check } from './ss58.js';
 import { remember } from './store.js';
 import { extensions, prove, WalletError } from './wallet.js';
 import { checkAmount, shorten } from './words.js';
-import { FALLBACK_RECIPES, FUNDS, ROWS, fieldOf, readInputs, serving } from './recipes.js';
+import { FALLBACK_RECIPES, FUNDS, ROWS, fieldOf, readInputs, serving, tracksHint } from './recipes.js';
 
 const EVENT = 'Balances.Transfer';
 
@@ -113,6 +113,7 @@ function describeSource(form) {
   form.querySelector('#account-hint').textContent = source
     ? `Your ${source.chain} address (SS58, prefix ${source.ss58_prefix}).`
     : '';
+  form.querySelector('#tracks-hint').textContent = tracksHint(source);
 }
 
 function checkAccount(form) {

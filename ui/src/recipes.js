@@ -76,11 +76,12 @@ export function readInputs(recipe, values) {
     inputs.min = text('min');
   }
   if (rows.includes('tracks') && text('tracks')) {
-    const tracks = text('tracks').split(/[\s,]+/).filter(Boolean);
-    if (!tracks.every((t) => /^\d{1,5}$/.test(t) && Number(t) <= 65535)) {
-      return { field: 'inputs.tracks', message: 'Give track ids separated by commas (0 root, 11 treasurer, 30 small tipper), or leave it empty for every track.' };
+    // Tracks by id or by the chain's name for them ("treasurer, small tipper"), comma-separated.
+    const tracks = text('tracks').split(',').map((t) => t.trim()).filter(Boolean);
+    if (tracks.some((t) => /^\d+$/.test(t) && Number(t) > 65535) || tracks.some((t) => t.length > 64)) {
+      return { field: 'inputs.tracks', message: 'Give tracks by name or id, separated by commas, or leave it empty for every track.' };
     }
-    inputs.tracks = tracks.map(Number);
+    inputs.tracks = tracks.map((t) => (/^\d+$/.test(t) ? Number(t) : t));
   }
   if (rows.includes('referendum') && text('referendum')) {
     if (!WHOLE.test(text('referendum'))) {
@@ -89,4 +90,11 @@ export function readInputs(recipe, values) {
     inputs.referendum = Number(text('referendum'));
   }
   return { inputs };
+}
+
+/** The hint under the tracks field: the chain's tracks by name, when the source knows them. */
+export function tracksHint(source) {
+  const tracks = source?.tracks ?? [];
+  if (tracks.length === 0) return 'Track ids, separated by commas: 0 root, 11 treasurer, 30 small tipper, 31 big tipper, 33 medium spender.';
+  return `By name or id, separated by commas: ${tracks.map((t) => `${t.name.replaceAll('_', ' ')} (${t.id})`).join(', ')}.`;
 }

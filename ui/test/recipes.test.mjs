@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FALLBACK_RECIPES, fieldOf, readInputs, serving } from '../src/recipes.js';
+import { FALLBACK_RECIPES, fieldOf, readInputs, serving, tracksHint } from '../src/recipes.js';
 
 const BOB = '5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty';
 
@@ -25,9 +25,10 @@ test('inputs read from the rows a recipe shows, each mistake named at its field'
   });
   assert.equal(readInputs('assets', { account: BOB, asset: 'USDT' }).field, 'inputs.asset');
   assert.equal(readInputs('assets', { account: BOB, asset: '1', min: '1,5' }).field, 'inputs.min');
-  assert.deepEqual(readInputs('referendum_new', { tracks: '0, 11 30' }), { inputs: { tracks: [0, 11, 30] } });
+  assert.deepEqual(readInputs('referendum_new', { tracks: '0, 11,30' }), { inputs: { tracks: [0, 11, 30] } });
+  assert.deepEqual(readInputs('referendum_new', { tracks: 'treasurer, small tipper' }), { inputs: { tracks: ['treasurer', 'small tipper'] } });
   assert.deepEqual(readInputs('referendum_new', { tracks: '' }), { inputs: {} });
-  assert.equal(readInputs('referendum_new', { tracks: 'root' }).field, 'inputs.tracks');
+  assert.equal(readInputs('referendum_new', { tracks: '70000' }).field, 'inputs.tracks');
   assert.deepEqual(readInputs('referendum_outcome', { referendum: '12' }), { inputs: { referendum: 12 } });
   assert.equal(readInputs('referendum_outcome', { referendum: '-1' }).field, 'inputs.referendum');
 });
@@ -38,4 +39,9 @@ test('errors land on the row: a balance filter for funds, recipe inputs for the 
   assert.equal(fieldOf('assets', 'account'), 'inputs.address');
   assert.equal(fieldOf('assets', 'min'), 'inputs.min');
   assert.equal(fieldOf('referendum_new', 'tracks'), 'inputs.tracks');
+});
+
+test('the tracks hint names the chain’s tracks when they are known', () => {
+  assert.match(tracksHint({ tracks: [{ id: 11, name: 'treasurer' }, { id: 30, name: 'small_tipper' }] }), /treasurer \(11\), small tipper \(30\)/);
+  assert.match(tracksHint({}), /^Track ids/);
 });

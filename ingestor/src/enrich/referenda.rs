@@ -84,7 +84,7 @@ impl TrackBook {
 
 /// `Referenda.Tracks`: `(id, TrackInfo { name, … })` pairs; the name a string, or (newer
 /// runtimes) a fixed array of bytes padded with zeros.
-fn track_names(at: &AtBlock) -> BTreeMap<u16, String> {
+pub fn track_names(at: &AtBlock) -> BTreeMap<u16, String> {
     let tracks = match at
         .constants()
         .entry(subxt::dynamic::constant::<Value>(PALLET, "Tracks"))

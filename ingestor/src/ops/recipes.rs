@@ -2,7 +2,8 @@
 //! chain's runtime can serve. The API cannot know which pallets a runtime has; the ingestor reads
 //! them from the chain's metadata, adds the recipes' events it finds to the source's events (what
 //! was published stays), and says for each recipe which events now serve it, or which pallet the
-//! chain lacks (on Polkadot and Kusama, staking and governance move to the Asset Hubs).
+//! chain lacks (on Polkadot and Kusama, staking and governance move to the Asset Hubs). It also
+//! stores the runtime's referendum tracks with the source, so people can follow them by name.
 
 use std::collections::BTreeSet;
 
@@ -58,6 +59,8 @@ struct Report {
     spec_version: u32,
     /// Events the source did not publish before.
     added: Vec<String>,
+    /// The runtime's referendum tracks, `(id, name)`, now stored with the source.
+    tracks: Vec<(u16, String)>,
     recipes: Vec<Served>,
     dry_run: bool,
 }
@@ -114,14 +117,18 @@ pub async fn recipes(args: RecipesArgs) -> Result<(), Failure> {
         .filter(|e| events.insert((**e).to_owned()))
         .map(|e| (*e).to_owned())
         .collect();
-    if !added.is_empty() && !args.dry_run {
-        publish(&api, &source.id, &events).await?;
+    let tracks: Vec<(u16, String)> = crate::enrich::referenda::track_names(&at)
+        .into_iter()
+        .collect();
+    if !args.dry_run {
+        publish(&api, &source.id, &events, &tracks).await?;
     }
     let report = Report {
         chain: source.chain,
         source: source.id,
         spec_version: at.spec_version(),
         added,
+        tracks,
         recipes,
         dry_run: args.dry_run,
     };
@@ -135,12 +142,21 @@ pub async fn recipes(args: RecipesArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `PATCH /api/sources/{id}` with the events.
-async fn publish(api: &ApiClient, id: &str, events: &BTreeSet<String>) -> Result<(), Failure> {
+/// `PATCH /api/sources/{id}` with the events and the tracks.
+async fn publish(
+    api: &ApiClient,
+    id: &str,
+    events: &BTreeSet<String>,
+    tracks: &[(u16, String)],
+) -> Result<(), Failure> {
     let path = format!("/api/sources/{id}");
+    let tracks: Vec<serde_json::Value> = tracks
+        .iter()
+        .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
+        .collect();
     let answer = api
         .request(Method::PATCH, &path)
-        .json(&serde_json::json!({ "events": events }))
+        .json(&serde_json::json!({ "events": events, "tracks": tracks }))
         .send()
         .await
         .with_context(|| format!("--api: cannot reach {}", api.base()))
@@ -169,6 +185,14 @@ fn print_table(report: &Report) {
         report.added.len(),
         if report.added.len() == 1 { "" } else { "s" }
     );
+    if !report.tracks.is_empty() {
+        let names: Vec<String> = report
+            .tracks
+            .iter()
+            .map(|(id, name)| format!("{name} ({id})"))
+            .collect();
+        println!("  referendum tracks: {}", names.join(", "));
+    }
     for r in &report.recipes {
         if r.events.is_empty() {
             println!(

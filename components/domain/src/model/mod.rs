@@ -12,4 +12,5 @@ pub mod names;
 pub mod recipe;
 pub mod source;
 pub mod ss58;
+pub mod tracks;
 pub mod trigger;

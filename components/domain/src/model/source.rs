@@ -93,6 +93,8 @@ pub struct SourcePatch {
     pub rpc: Option<Vec<String>>,
     /// Replace the token.
     pub token: Option<TokenInfo>,
+    /// Replace the chain's referendum tracks ([`crate::tracks`]).
+    pub tracks: Option<Vec<crate::envelope::Track>>,
 }
 
 /// A registered source, as stored. The chain specs live under their own keys (they are large).
@@ -117,6 +119,9 @@ pub struct Source {
     pub token: Option<TokenInfo>,
     /// The chain's SS58 prefix.
     pub ss58_prefix: u16,
+    /// The chain's referendum tracks, by the runtime's names ([`crate::tracks`]), when known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<crate::envelope::Track>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -224,6 +229,7 @@ impl NewSource {
                 events,
                 token,
                 ss58_prefix,
+                tracks: Vec::new(),
                 created_at: now.to_owned(),
                 updated_at: now.to_owned(),
             },
@@ -285,6 +291,9 @@ impl SourcePatch {
     /// Applies the patch to a copy of `source`, validating each field.
     pub fn apply(&self, source: &Source, now: &str) -> ApiResult<Source> {
         let mut next = source.clone();
+        if let Some(tracks) = &self.tracks {
+            next.tracks = crate::tracks::validate(tracks.clone(), "tracks")?;
+        }
         if let Some(events) = &self.events {
             next.events = parse_events(events, "events")?;
         }
@@ -361,6 +370,9 @@ impl Source {
         });
         if let Some(known) = &self.known_chain {
             view["known_chain"] = Value::from(known.as_str());
+        }
+        if !self.tracks.is_empty() {
+            view["tracks"] = serde_json::json!(self.tracks);
         }
         view
     }

@@ -127,7 +127,7 @@ fn filter(
             }
             Ok(Some(rule))
         }
-        "referendum_new" => Ok(tracks(inputs)?.map(|tracks| {
+        "referendum_new" => Ok(tracks(inputs, source)?.map(|tracks| {
             Filter::All(vec![Predicate {
                 field: "track".into(),
                 op: Op::In,
@@ -136,7 +136,7 @@ fn filter(
         })),
         "referendum_outcome" => {
             let index = integer(inputs, "referendum")?;
-            let tracks = tracks(inputs)?;
+            let tracks = tracks(inputs, source)?;
             match (index, tracks) {
                 (Some(_), Some(_)) => Err(ApiError::invalid(
                     "inputs.tracks",
@@ -259,26 +259,25 @@ fn integer(inputs: &Map<String, Value>, name: &str) -> ApiResult<Option<Value>> 
     }
 }
 
-fn tracks(inputs: &Map<String, Value>) -> ApiResult<Option<Value>> {
+/// The tracks a person gave, by id or by the chain's name for them ([`crate::tracks`]), as ids.
+fn tracks(inputs: &Map<String, Value>, source: &Source) -> ApiResult<Option<Value>> {
     let list = match inputs.get("tracks") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(list)) if !list.is_empty() && list.len() <= MAX_TRACKS => list,
         Some(_) => {
             return Err(ApiError::invalid(
                 "inputs.tracks",
-                format!("a list of 1 to {MAX_TRACKS} track ids"),
+                format!("a list of 1 to {MAX_TRACKS} tracks, by id or name"),
             ))
         }
     };
     let ids = list
         .iter()
         .enumerate()
-        .map(|(i, t)| match t.as_u64() {
-            Some(id) if id <= u64::from(u16::MAX) => Ok(json!(id)),
-            _ => Err(ApiError::invalid(
-                format!("inputs.tracks[{i}]"),
-                "a track id (0 to 65535)",
-            )),
+        .map(|(i, t)| {
+            crate::tracks::resolve(t, &source.tracks, source.chain.as_str())
+                .map(|id| json!(id))
+                .map_err(|why| ApiError::invalid(format!("inputs.tracks[{i}]"), why))
         })
         .collect::<ApiResult<Vec<Value>>>()?;
     Ok(Some(Value::Array(ids)))

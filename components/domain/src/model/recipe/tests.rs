@@ -151,6 +151,39 @@ fn bad_inputs_are_named() {
 }
 
 #[test]
+fn tracks_are_followed_by_the_chains_names_for_them_once_known() {
+    let mut src = source_with("paseo", EVERY_EVENT);
+    src.tracks = [(0, "root"), (11, "treasurer"), (30, "small_tipper")]
+        .map(|(id, name)| crate::envelope::Track {
+            id,
+            name: name.into(),
+        })
+        .to_vec();
+    let e = expand(
+        "referendum_new",
+        &inputs(json!({"tracks": ["Treasurer", "small tipper"]})),
+        &src,
+    )
+    .expect("names");
+    assert_eq!(
+        e.filter,
+        Some(Filter::All(vec![crate::filter::Predicate {
+            field: "track".into(),
+            op: crate::filter::Op::In,
+            value: json!([11, 30]),
+        }]))
+    );
+    let err = expand(
+        "referendum_outcome",
+        &inputs(json!({"tracks": ["root", "whitelisted caller"]})),
+        &src,
+    )
+    .expect_err("not on this chain");
+    assert_eq!(err.field.as_deref(), Some("inputs.tracks[1]"));
+    assert!(err.message.contains("treasurer (11)"), "{}", err.message);
+}
+
+#[test]
 fn a_chain_without_the_pallet_is_named_with_what_would_serve() {
     let relay = source_with("polkadot", &["Balances.Transfer"]);
     let err = expand("staking_reward", &inputs(json!({"address": ALICE})), &relay)
