@@ -3,10 +3,11 @@
 //! compiled `dispatch`:
 //!
 //! - `account_security` on the real Paseo runtime: Alice adds a proxy.
-//! - `assets` on a real Asset Hub runtime: Alice creates an asset, gives it metadata, mints it
-//!   and sends Bob some; the amount reads in the asset's own symbol and decimals, which the
-//!   ingestor read from the chain, and a transfer below Bob's minimum (in those units) is not
-//!   sent.
+//! - `assets` on a real Asset Hub runtime: Alice creates an asset and gives it metadata; the
+//!   operator's one step (`aurras-ingestor recipes`) stores the chain's assets, so Bob picks it by
+//!   its symbol (an unknown one is refused); Alice mints it and sends Bob some; the amount reads
+//!   in the asset's own symbol and decimals, which the ingestor read from the chain, and a
+//!   transfer below Bob's minimum (in those units) is not sent.
 
 mod common;
 
@@ -148,19 +149,6 @@ async fn an_asset_received_on_asset_hub_reads_in_its_own_symbol_and_decimals() {
         .await
         .expect("register");
     assert_eq!(registered.status, 201, "{}", registered.body);
-    let created = app
-        .call(
-            "POST",
-            "/api/triggers",
-            None,
-            Some(&json!({"source": registered.body["id"], "recipe": "assets",
-                         "inputs": {"address": BOB, "asset": 77, "min": "1"},
-                         "action": {"ntfy": {"topic": "bob_assets"}}})),
-        )
-        .await
-        .expect("create");
-    assert_eq!(created.status, 201, "{}", created.body);
-
     let state = tempfile::tempdir().expect("tempdir");
     let _ingest = ingest_chain(
         "asset-hub",
@@ -184,7 +172,15 @@ async fn an_asset_received_on_asset_hub_reads_in_its_own_symbol_and_decimals() {
     };
     let asset = || Scale::u128(77);
     let amount = |units: u128| Scale::u128(units);
-    for (call, args) in [
+    let assets = |calls: Vec<(&'static str, Vec<Scale>)>| {
+        let url = chain.url.clone();
+        async move {
+            for (call, args) in calls {
+                submit(&url, &subxt::dynamic::tx("Assets", call, args)).await;
+            }
+        }
+    };
+    assets(vec![
         ("create", vec![asset(), id(dev::alice()), amount(1)]),
         (
             "set_metadata",
@@ -195,6 +191,61 @@ async fn an_asset_received_on_asset_hub_reads_in_its_own_symbol_and_decimals() {
                 Scale::u128(10),
             ],
         ),
+    ])
+    .await;
+
+    // The operator's one step stores the chain's assets: Bob picks TST by its symbol.
+    let one_step = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .args(["recipes", "--chain", "asset-hub", "--api", &app.url()])
+        .args([
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--rpc-backend",
+            "legacy",
+            "--json",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("aurras-ingestor recipes runs");
+    assert!(
+        one_step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one_step.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&one_step.stdout).expect("JSON");
+    assert_eq!(report["assets"], 1, "{report}");
+    let assets_trigger = |asset: serde_json::Value| {
+        json!({"source": registered.body["id"], "recipe": "assets",
+               "inputs": {"address": BOB, "asset": asset, "min": "1"},
+               "action": {"ntfy": {"topic": "bob_assets"}}})
+    };
+    let unknown = app
+        .call(
+            "POST",
+            "/api/triggers",
+            None,
+            Some(&assets_trigger(json!("NOPE"))),
+        )
+        .await
+        .expect("create");
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert_eq!(
+        unknown.body["error"]["field"], "inputs.asset",
+        "{}",
+        unknown.body
+    );
+    let created = app
+        .call(
+            "POST",
+            "/api/triggers",
+            None,
+            Some(&assets_trigger(json!("TST"))),
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    assets(vec![
         ("mint", vec![asset(), id(dev::alice()), amount(1_000 * TST)]),
         // Half a TST: below Bob's minimum of one.
         ("transfer", vec![asset(), id(dev::bob()), amount(TST / 2)]),
@@ -202,10 +253,8 @@ async fn an_asset_received_on_asset_hub_reads_in_its_own_symbol_and_decimals() {
             "transfer",
             vec![asset(), id(dev::bob()), amount(25 * TST / 10)],
         ),
-    ] {
-        let call = subxt::dynamic::tx("Assets", call, args);
-        submit(&chain.url, &call).await;
-    }
+    ])
+    .await;
 
     let deadline = std::time::Instant::now() + WAIT;
     while std::time::Instant::now() < deadline && c.p.ntfy.published("bob_assets").is_empty() {

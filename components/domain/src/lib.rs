@@ -46,8 +46,8 @@ pub use delivery::{
     test_fire, webpush,
 };
 pub use model::{
-    action, amount, catalog, envelope, filter, integer, names, recipe, source, ss58, tracks,
-    trigger,
+    action, amount, assets, catalog, envelope, filter, integer, names, recipe, source, ss58,
+    tracks, trigger,
 };
 #[cfg(test)]
 pub(crate) use storage::kv_testing;

@@ -90,6 +90,40 @@ impl AssetBook {
     }
 }
 
+/// Every asset with metadata at `at` (`Assets.Metadata`), by id: what the operator stores with
+/// the source so people can pick assets by symbol. Empty on a runtime without the pallet.
+pub async fn all(at: &AtBlock) -> Result<Vec<(u32, TokenInfo)>> {
+    let address = subxt::dynamic::storage::<Vec<Value>, Value>(PALLET, "Metadata");
+    let Ok(entry) = at.storage().entry(address) else {
+        return Ok(Vec::new());
+    };
+    let mut entries = entry
+        .iter(Vec::<Value>::new())
+        .await
+        .context("cannot list the assets' metadata")?;
+    let mut found = Vec::new();
+    while let Some(kv) = entries.next().await {
+        let kv = kv.context("cannot read an asset's metadata")?;
+        // Blake2_128Concat of the u32 id: the key ends with the id itself, little-endian.
+        let key = kv.key_bytes();
+        let Some(id) = key
+            .len()
+            .checked_sub(4)
+            .and_then(|start| key[start..].try_into().ok())
+            .map(u32::from_le_bytes)
+        else {
+            continue;
+        };
+        if let Ok(value) = kv.value().decode() {
+            if let Some(metadata) = token(&value) {
+                found.push((id, metadata));
+            }
+        }
+    }
+    found.sort_by_key(|(id, _)| *id);
+    Ok(found)
+}
+
 /// `Assets.Metadata(id)` at `at`: `None` when the asset has none (or an empty symbol).
 async fn read(at: &AtBlock, id: u32) -> Result<Option<TokenInfo>> {
     let address = subxt::dynamic::storage::<Vec<Value>, Value>(PALLET, "Metadata");
@@ -111,6 +145,11 @@ async fn read(at: &AtBlock, id: u32) -> Result<Option<TokenInfo>> {
             return Ok(None);
         }
     };
+    Ok(token(&value))
+}
+
+/// The symbol and decimals of a decoded `AssetMetadata`; `None` without a symbol.
+fn token<T>(value: &Value<T>) -> Option<TokenInfo> {
     let decimals = value
         .at("decimals")
         .and_then(|d| d.as_u128())
@@ -122,12 +161,12 @@ async fn read(at: &AtBlock, id: u32) -> Result<Option<TokenInfo>> {
             .take(MAX_SYMBOL_CHARS)
             .collect::<String>()
     });
-    Ok(match (symbol, decimals) {
+    match (symbol, decimals) {
         (Some(symbol), Some(decimals)) if !symbol.is_empty() => {
             Some(TokenInfo { symbol, decimals })
         }
         _ => None,
-    })
+    }
 }
 
 /// The bytes of a `Vec<u8>` or `BoundedVec<u8, _>` as a decoded value (a sequence of `u8`, maybe

@@ -3,7 +3,8 @@
 //! them from the chain's metadata, adds the recipes' events it finds to the source's events (what
 //! was published stays), and says for each recipe which events now serve it, or which pallet the
 //! chain lacks (on Polkadot and Kusama, staking and governance move to the Asset Hubs). It also
-//! stores the runtime's referendum tracks with the source, so people can follow them by name.
+//! stores the runtime's referendum tracks and the chain's assets (id, symbol, decimals) with the
+//! source, so people can follow tracks by name and pick assets by symbol.
 
 use std::collections::BTreeSet;
 
@@ -61,6 +62,8 @@ struct Report {
     added: Vec<String>,
     /// The runtime's referendum tracks, `(id, name)`, now stored with the source.
     tracks: Vec<(u16, String)>,
+    /// The chain's assets with metadata, now stored with the source.
+    assets: usize,
     recipes: Vec<Served>,
     dry_run: bool,
 }
@@ -120,8 +123,11 @@ pub async fn recipes(args: RecipesArgs) -> Result<(), Failure> {
     let tracks: Vec<(u16, String)> = crate::enrich::referenda::track_names(&at)
         .into_iter()
         .collect();
+    let assets = crate::enrich::assets::all(&at)
+        .await
+        .map_err(Failure::Unreachable)?;
     if !args.dry_run {
-        publish(&api, &source.id, &events, &tracks).await?;
+        publish(&api, &source.id, &events, &tracks, &assets).await?;
     }
     let report = Report {
         chain: source.chain,
@@ -129,6 +135,7 @@ pub async fn recipes(args: RecipesArgs) -> Result<(), Failure> {
         spec_version: at.spec_version(),
         added,
         tracks,
+        assets: assets.len(),
         recipes,
         dry_run: args.dry_run,
     };
@@ -148,15 +155,25 @@ async fn publish(
     id: &str,
     events: &BTreeSet<String>,
     tracks: &[(u16, String)],
+    assets: &[(u32, aurras_domain::source::TokenInfo)],
 ) -> Result<(), Failure> {
     let path = format!("/api/sources/{id}");
     let tracks: Vec<serde_json::Value> = tracks
         .iter()
         .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
         .collect();
+    let mut body = serde_json::json!({ "events": events, "tracks": tracks });
+    if !assets.is_empty() {
+        body["assets"] = assets
+            .iter()
+            .map(
+                |(id, t)| serde_json::json!({"id": id, "symbol": t.symbol, "decimals": t.decimals}),
+            )
+            .collect();
+    }
     let answer = api
         .request(Method::PATCH, &path)
-        .json(&serde_json::json!({ "events": events, "tracks": tracks }))
+        .json(&body)
         .send()
         .await
         .with_context(|| format!("--api: cannot reach {}", api.base()))
@@ -192,6 +209,9 @@ fn print_table(report: &Report) {
             .map(|(id, name)| format!("{name} ({id})"))
             .collect();
         println!("  referendum tracks: {}", names.join(", "));
+    }
+    if report.assets > 0 {
+        println!("  assets with metadata: {}", report.assets);
     }
     for r in &report.recipes {
         if r.events.is_empty() {

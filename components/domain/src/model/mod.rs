@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod amount;
+pub mod assets;
 pub mod catalog;
 pub mod envelope;
 pub mod filter;

@@ -95,6 +95,8 @@ pub struct SourcePatch {
     pub token: Option<TokenInfo>,
     /// Replace the chain's referendum tracks ([`crate::tracks`]).
     pub tracks: Option<Vec<crate::envelope::Track>>,
+    /// Replace the chain's assets ([`crate::assets`]), kept beside the source record.
+    pub assets: Option<Vec<crate::assets::AssetEntry>>,
 }
 
 /// A registered source, as stored. The chain specs live under their own keys (they are large).

@@ -60,6 +60,10 @@ pub struct NewTrigger {
     /// anonymous creators filled.
     #[serde(default)]
     pub proof: Option<OwnerProof>,
+    /// The chain's assets, for an `assets` recipe's `asset` by symbol: never from the client,
+    /// the registry reads them ([`crate::assets`]).
+    #[serde(skip)]
+    pub assets: Vec<crate::assets::AssetEntry>,
 }
 
 /// `PATCH /api/triggers/{id}`: every field optional; `"filter": null` removes the filter.
@@ -286,6 +290,7 @@ impl Watch {
         recipe_id: Option<String>,
         inputs: Option<Map<String, Value>>,
         source: &Source,
+        assets: &[crate::assets::AssetEntry],
     ) -> ApiResult<Watch> {
         let Some(id) = recipe_id else {
             if inputs.is_some() {
@@ -316,7 +321,7 @@ impl Watch {
             ));
         }
         let inputs = inputs.unwrap_or_default();
-        let expanded = recipe::expand(&id, &inputs, source)?;
+        let expanded = recipe::expand_with(&id, &inputs, source, assets)?;
         Ok(Watch {
             event: expanded.event,
             events: expanded.events,
@@ -353,7 +358,14 @@ impl NewTrigger {
     /// Validates the request against its source (which the caller looked up by `self.source`).
     pub fn validate(self, source: &Source, minted: Minted<'_>) -> ApiResult<Trigger> {
         let feed = self.feed_params()?;
-        let watch = Watch::of(self.event, self.filter, self.recipe, self.inputs, source)?;
+        let watch = Watch::of(
+            self.event,
+            self.filter,
+            self.recipe,
+            self.inputs,
+            source,
+            &self.assets,
+        )?;
         let action = self.action.validate(None, &mut *minted.new_secret)?;
         let message = validate_message(self.message, source, &watch.all())?;
         Ok(Trigger {
@@ -413,7 +425,14 @@ impl NewTrigger {
             ));
         }
         let feed = self.feed_params()?;
-        let watch = Watch::of(self.event, self.filter, self.recipe, self.inputs, source)?;
+        let watch = Watch::of(
+            self.event,
+            self.filter,
+            self.recipe,
+            self.inputs,
+            source,
+            &self.assets,
+        )?;
         let action = self.action.validate(Some(&current.action), new_secret)?;
         let message = validate_message(self.message, source, &watch.all())?;
         let active = self.active.unwrap_or(current.status.active);

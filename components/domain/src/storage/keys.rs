@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `source/<id>` | a [`Source`](crate::source::Source) |
 //! | `source/<id>/chain_spec`, `source/<id>/relay_chain_spec` | the chain spec JSON (large, read by the ingestor only) |
+//! | `source/<id>/assets` | the chain's assets: id, symbol, decimals (read to make an `assets` recipe trigger) |
 //! | `sources` | JSON list of every source id (compare-and-swap) |
 //! | `chain/<chain>` | the id of the source that owns the chain name (compare-and-swap from absent) |
 //! | `trigger/<id>` | a [`Trigger`](crate::trigger::Trigger), with the hash of its token and its action sealed ([`crate::stored`]) |
@@ -45,6 +46,12 @@ pub fn source(id: &str) -> String {
 /// `source/<id>/chain_spec`.
 pub fn chain_spec(id: &str) -> String {
     format!("source/{id}/chain_spec")
+}
+
+/// `source/<id>/assets`: the chain's assets (id, symbol, decimals), when the operator stored
+/// them ([`crate::assets`]); read only to make an `assets` recipe trigger.
+pub fn source_assets(id: &str) -> String {
+    format!("source/{id}/assets")
 }
 
 /// `source/<id>/relay_chain_spec`.

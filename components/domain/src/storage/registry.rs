@@ -282,8 +282,17 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
             .map(|e| e.topic(&current.chain))
             .collect();
         self.refuse_watched(removed, "removing their events", "remove_events")?;
+        if let Some(assets) = &patch.assets {
+            let assets = crate::assets::validate(assets.clone(), "assets")?;
+            self.kv.set(&keys::source_assets(id), &encode(&assets)?)?;
+        }
         self.kv.set(&keys::source(id), &encode(&next)?)?;
         Ok(next)
+    }
+
+    /// The chain's assets the operator stored for source `id` (none when not stored).
+    pub fn source_assets(&self, id: &str) -> ApiResult<Vec<crate::assets::AssetEntry>> {
+        Ok(self.read(&keys::source_assets(id))?.unwrap_or_default())
     }
 
     /// Deletes a source no trigger watches.
@@ -299,6 +308,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         self.kv.delete(&keys::source(id))?;
         self.kv.delete(&keys::chain_spec(id))?;
         self.kv.delete(&keys::relay_chain_spec(id))?;
+        self.kv.delete(&keys::source_assets(id))?;
         // Release the name by emptying the claim (not deleting it: see `create`).
         let chain_key = keys::chain(source.chain.as_str());
         self.kv

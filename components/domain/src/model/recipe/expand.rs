@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use super::catalog::{recipe, Recipe, RECIPES};
 use super::messages::default_message;
 use super::{recipe_topic, RecipeRule};
+use crate::assets::AssetEntry;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{BalanceSpec, Direction, Filter, FilterSpec, Op, Predicate};
 use crate::message::MessageSpec;
@@ -32,8 +33,19 @@ pub struct Expanded {
     pub message: Option<MessageSpec>,
 }
 
-/// Expands recipe `id` with `inputs` for `source`.
+/// Expands recipe `id` with `inputs` for `source`, whose chain's assets are not known.
 pub fn expand(id: &str, inputs: &Map<String, Value>, source: &Source) -> ApiResult<Expanded> {
+    expand_with(id, inputs, source, &[])
+}
+
+/// Expands recipe `id` with `inputs` for `source`, whose chain has `assets` (an `asset` is
+/// taken by symbol, and one the chain lacks refused, once they are known).
+pub fn expand_with(
+    id: &str,
+    inputs: &Map<String, Value>,
+    source: &Source,
+    assets: &[AssetEntry],
+) -> ApiResult<Expanded> {
     let recipe = recipe(id).ok_or_else(|| {
         let ids: Vec<&str> = RECIPES.iter().map(|r| r.id).collect();
         ApiError::invalid(
@@ -51,7 +63,7 @@ pub fn expand(id: &str, inputs: &Map<String, Value>, source: &Source) -> ApiResu
         }
     }
     let events = published(recipe, source)?;
-    let filter = filter(recipe, inputs, source, &events[0])?;
+    let filter = filter(recipe, inputs, source, assets, &events[0])?;
     let event = events[0].clone();
     let (topic, events) = if events.len() > 1 {
         (recipe_topic(&source.chain, recipe.id), events)
@@ -105,6 +117,7 @@ fn filter(
     recipe: &Recipe,
     inputs: &Map<String, Value>,
     source: &Source,
+    assets: &[AssetEntry],
     first: &EventName,
 ) -> ApiResult<Option<Filter>> {
     match recipe.id {
@@ -116,10 +129,16 @@ fn filter(
                 Direction::Out => &["from"],
                 Direction::Any => recipe.account_fields,
             };
+            let given = inputs
+                .get("asset")
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| required("asset"))?;
+            let asset = crate::assets::resolve(given, assets, source.chain.as_str())
+                .map_err(|why| ApiError::invalid("inputs.asset", why))?;
             let and = vec![Predicate {
                 field: "asset_id".into(),
                 op: Op::Eq,
-                value: integer(inputs, "asset")?.ok_or_else(|| required("asset"))?,
+                value: json!(asset),
             }];
             let mut rule = account_rule(inputs, source, fields, and)?;
             if let Filter::Recipe(rule) = &mut rule {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub use catalog::{recipe, Input, Recipe, RECIPES};
-pub use expand::{expand, Expanded, MAX_TRACKS};
+pub use expand::{expand, expand_with, Expanded, MAX_TRACKS};
 pub use messages::default_message;
 pub use rule::RecipeRule;
 

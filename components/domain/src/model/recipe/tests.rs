@@ -537,3 +537,49 @@ fn recipe_triggers_are_found_by_each_event_counted_per_event_and_read_back() {
     reg.patch_source(&src.id, &patch, "t4")
         .expect("nothing watches the staking events now");
 }
+
+#[test]
+fn assets_are_picked_by_symbol_once_the_chains_assets_are_stored() {
+    let kv = MemoryStore::default();
+    let reg = Registry::new(&kv, &TEST_KEYRING);
+    let src = registry_source(&reg);
+    let body = |asset: Value| {
+        serde_json::from_value::<crate::trigger::NewTrigger>(json!({"source": src.id,
+            "recipe": "assets", "inputs": {"address": BOB, "asset": asset},
+            "action": {"webhook": {"url": "https://h.example.com"}}}))
+        .expect("shape")
+    };
+    // Not known yet: ids are taken as given, symbols cannot be read.
+    assert!(reg.create_trigger(body(json!(77)), "t1").is_ok());
+    let err = reg
+        .create_trigger(body(json!("USDt")), "t1")
+        .expect_err("unknown assets");
+    assert_eq!(err.field.as_deref(), Some("inputs.asset"));
+    let patch: crate::source::SourcePatch = serde_json::from_value(json!({"assets": [
+        {"id": 1984, "symbol": "USDt", "decimals": 6}, {"id": 1337, "symbol": "USDC", "decimals": 6}]}))
+    .expect("shape");
+    reg.patch_source(&src.id, &patch, "t2")
+        .expect("assets stored");
+    let made = reg
+        .create_trigger(body(json!("usdt")), "t3")
+        .expect("by symbol");
+    assert_eq!(
+        made.trigger.view()["recipe"]["inputs"]["asset"],
+        "usdt",
+        "read back as given"
+    );
+    let Some(Filter::Recipe(rule)) = &made.trigger.filter else {
+        panic!("a recipe rule: {:?}", made.trigger.filter)
+    };
+    assert_eq!(rule.and[0].value, json!(1984));
+    for (given, why) in [
+        (json!("DOGE"), "no asset with the symbol"),
+        (json!(77), "no asset 77"),
+    ] {
+        let err = reg
+            .create_trigger(body(given), "t4")
+            .expect_err("not on the chain");
+        assert_eq!(err.field.as_deref(), Some("inputs.asset"));
+        assert!(err.message.contains(why), "{}", err.message);
+    }
+}

@@ -185,6 +185,14 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         ))
     }
 
+    /// The chain's assets, read for an `assets` recipe only (one more read, at creation).
+    fn with_assets(&self, req: &mut NewTrigger) -> ApiResult<()> {
+        if req.recipe.as_deref() == Some("assets") {
+            req.assets = self.source_assets(&req.source)?;
+        }
+        Ok(())
+    }
+
     /// Creates a trigger; the answer carries the management token, shown once. A full index
     /// list is `429 too_many_triggers`, and nothing of the trigger stays stored.
     pub fn create_trigger(&self, mut req: NewTrigger, now: &str) -> ApiResult<CreatedTrigger> {
@@ -192,6 +200,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let source = self
             .read::<Source>(&keys::source(&req.source))?
             .ok_or_else(|| ApiError::invalid("source", format!("no source {:?}", req.source)))?;
+        self.with_assets(&mut req)?;
         let token = secrets::new_token();
         let mut new_secret = secrets::new_webhook_secret;
         let mut trigger = req.validate(
@@ -315,6 +324,7 @@ impl<'a, S: KeyValue + ?Sized> Registry<'a, S> {
         let source = self.source(&current.source)?;
         let mut minted = None;
         let proof = req.proof.take();
+        self.with_assets(&mut req)?;
         let mut next = req.replace(&current, &source, now, &mut minting(&mut minted))?;
         next.owner_verified = self.owner_verified(Some(&current), &next, proof.as_ref(), now)?;
         self.prepare_telegram_link(&mut next, now)?;
