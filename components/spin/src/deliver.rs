@@ -60,6 +60,7 @@ pub fn config() -> DeliveryConfig {
         vapid_subject: variable("vapid_subject").unwrap_or_else(|| DEFAULT_SUBJECT.to_owned()),
         allow_private: variable("allow_private_destinations").is_some_and(|v| v.trim() == "true"),
         explorer_url: variable("explorer_url"),
+        governance_url: variable("governance_url"),
         schedule,
         claim_lease_ms,
         max_in_flight_per_host,

@@ -275,6 +275,9 @@ pub struct DeliveryConfig {
     pub allow_private: bool,
     /// `explorer_url`, a template with `{chain}` and `{block}`.
     pub explorer_url: Option<String>,
+    /// `governance_url`, a template with `{chain}` and `{index}`: where a referendum's notices
+    /// link instead of its block.
+    pub governance_url: Option<String>,
     /// `retry_schedule`.
     pub schedule: RetrySchedule,
     /// `claim_lease`: how long a dispatcher's claim on a delivery lasts before another may send it.
@@ -351,13 +354,39 @@ impl Job {
     }
 
     fn composed(&self, config: &DeliveryConfig) -> crate::message::Composed {
+        let link = self.link_template(config);
         compose(
             self.trigger.message_spec().as_deref(),
             &self.trigger,
             &self.envelope,
             self.token.as_ref(),
-            config.explorer_url.as_deref(),
+            link.as_deref(),
         )
+    }
+
+    /// The link's template: a referendum's page on the governance site for an event of one, when
+    /// the operator set `governance_url`; else the block in the explorer.
+    fn link_template<'c>(&self, config: &'c DeliveryConfig) -> Option<std::borrow::Cow<'c, str>> {
+        let index = (self.envelope.pallet == "Referenda")
+            .then(|| self.envelope.fields.get("index"))
+            .flatten()
+            .and_then(|i| match i {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            });
+        match (
+            index,
+            config.governance_url.as_deref().filter(|t| !t.is_empty()),
+        ) {
+            (Some(index), Some(template)) => Some(std::borrow::Cow::Owned(
+                template.replace("{index}", &index.to_string()),
+            )),
+            _ => config
+                .explorer_url
+                .as_deref()
+                .map(std::borrow::Cow::Borrowed),
+        }
     }
 
     /// Which round of this delivery the job is.
@@ -582,6 +611,7 @@ mod tests {
             vapid_subject: "mailto:ops@example.com".into(),
             allow_private: false,
             explorer_url: None,
+            governance_url: None,
             schedule: RetrySchedule::default(),
             claim_lease_ms: 60_000,
             max_in_flight_per_host: 8,
@@ -597,5 +627,67 @@ mod tests {
             push.endpoint = "https://10.0.0.1/x".into();
         }
         assert!(matches!(job.request(&config, 0), Err(Outcome::Failed(_))));
+    }
+
+    #[test]
+    fn referendum_notices_link_to_the_governance_site_when_one_is_set() {
+        let trigger: Trigger = serde_json::from_value(serde_json::json!({
+            "id": "trg_1", "source": "src_1", "chain": "paseo", "event": "Referenda.Submitted",
+            "topic": "paseo.Referenda.Submitted",
+            "action": {"webhook": {"url": "https://hooks.example.com/x", "secret": "whsec_x"}},
+            "brokers": [], "isJSONData": false, "isBinaryValue": false, "isBinaryKey": false,
+            "status": {"active": true, "dateChanged": "t"}, "token_hash": "h", "created_at": "t"
+        }))
+        .expect("trigger");
+        let envelope = |pallet: &str, event: &str, fields: Value| -> Envelope {
+            serde_json::from_value(serde_json::json!({
+                "id": "0x01", "version": 1, "chain": "paseo", "genesis_hash": "0x00",
+                "block": {"number": 9, "hash": "0x02"}, "event_index": 0, "extrinsic_index": null,
+                "phase": "apply_extrinsic", "pallet": pallet, "event": event,
+                "spec_version": 1, "fields": fields
+            }))
+            .expect("envelope")
+        };
+        let job = |envelope: Envelope| Job {
+            trigger: trigger.clone(),
+            envelope,
+            record: record(b"{}"),
+            attempt: 0,
+            throttled: 0,
+            token: None,
+            test: false,
+        };
+        let mut config = DeliveryConfig {
+            vapid: None,
+            vapid_subject: "mailto:ops@example.com".into(),
+            allow_private: false,
+            explorer_url: Some("https://{chain}.subscan.io/block/{block}".into()),
+            governance_url: Some("https://{chain}.subsquare.io/referenda/{index}".into()),
+            schedule: RetrySchedule::default(),
+            claim_lease_ms: 60_000,
+            max_in_flight_per_host: 8,
+            platforms: Platforms::default(),
+        };
+        let submitted = job(envelope(
+            "Referenda",
+            "Submitted",
+            serde_json::json!({"index": 7, "track": 0}),
+        ));
+        assert_eq!(
+            submitted.notification(&config).url.as_deref(),
+            Some("https://paseo.subsquare.io/referenda/7")
+        );
+        let transfer = job(envelope("Balances", "Transfer", serde_json::json!({})));
+        assert_eq!(
+            transfer.notification(&config).url.as_deref(),
+            Some("https://paseo.subscan.io/block/9"),
+            "other events keep the block"
+        );
+        config.governance_url = None;
+        assert_eq!(
+            submitted.notification(&config).url.as_deref(),
+            Some("https://paseo.subscan.io/block/9"),
+            "without a governance site, the block"
+        );
     }
 }

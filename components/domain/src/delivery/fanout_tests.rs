@@ -81,6 +81,7 @@ fn config() -> DeliveryConfig {
         vapid_subject: "mailto:ops@example.com".into(),
         allow_private: false,
         explorer_url: None,
+        governance_url: None,
         schedule: RetrySchedule::parse("5s,1m").expect("schedule"),
         claim_lease_ms: 60_000,
         max_in_flight_per_host: 8,
