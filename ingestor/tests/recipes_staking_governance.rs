@@ -13,6 +13,10 @@
 //! - `referendum_outcome`: root cancels it (`Referenda.Cancelled`), heard by every referendum's
 //!   follower and by the root track's (whose track the ingestor read from the referendum's
 //!   state), not by the treasurer track's; the notices name the track as the runtime does.
+//!
+//! What no local extrinsic makes (an era's payout, an offence's slash) comes from the runtime's
+//! own encoding: `Staking.Rewarded` and `Staking.Slashed` built as values of the runtime's
+//! `System.Events` type, encoded with its metadata and set into a block with `dev_setStorage`.
 
 mod common;
 
@@ -266,4 +270,151 @@ async fn staking_and_governance_recipes_hear_real_extrinsics() {
     // By now the submission was dispatched: the treasurer track's trigger was not for it.
     assert!(c.p.ntfy.published("treasurer_referenda").is_empty());
     assert!(c.p.ntfy.server().rejections().is_empty());
+}
+
+/// A JSON-RPC call to chopsticks over HTTP.
+async fn rpc(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let http = url.replace("ws://", "http://");
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&http)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .expect("chopsticks answers")
+        .json()
+        .await
+        .expect("JSON-RPC");
+    assert!(answer.get("error").is_none(), "{method}: {answer}");
+    answer["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_era_payout_and_a_slash_no_local_extrinsic_makes_decode_from_the_runtimes_encoding() {
+    let chain = LocalChain::start().expect("chain");
+    let broker = Broker::start().expect("broker");
+    let c = Channels::start(Settings {
+        rpc: chain.url.clone(),
+        ..Settings::default()
+    })
+    .await
+    .expect("channels");
+    let app = &c.w.app;
+    let one_step = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .args(["recipes", "--chain", "paseo", "--api", &app.url()])
+        .args(["--admin-token", ADMIN_TOKEN, "--rpc-backend", "legacy"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("aurras-ingestor recipes runs");
+    assert!(
+        one_step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one_step.stderr)
+    );
+    for (recipe, topic) in [
+        ("staking_alert", "bob_alerts"),
+        ("staking_reward", "bob_rewards"),
+    ] {
+        let created = app
+            .call(
+                "POST",
+                "/api/triggers",
+                None,
+                Some(
+                    &json!({"source": c.w.source, "recipe": recipe, "inputs": {"address": BOB},
+                             "action": {"ntfy": {"topic": topic}}}),
+                ),
+            )
+            .await
+            .expect("create");
+        assert_eq!(created.status, 201, "{recipe}: {}", created.body);
+    }
+
+    // A new block, whose events become what the runtime emits when an era is paid out and an
+    // offence slashed: its own types encode them (System.Events), nothing is written by hand.
+    rpc(&chain.url, "dev_newBlock", json!([])).await;
+    let number = head(&chain.url).await;
+    let api = client(&chain.url).await;
+    let at = api.at_current_block().await.expect("head");
+    let metadata = at.metadata_ref();
+    let events_type = metadata
+        .pallet_by_name("System")
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name("Events"))
+        .expect("System.Events")
+        .value_ty();
+    let bob = dev::bob().public_key().0;
+    let record = |event: Scale| {
+        Scale::named_composite([
+            ("phase", Scale::unnamed_variant("Finalization", [])),
+            ("event", event),
+            ("topics", Scale::unnamed_composite([])),
+        ])
+    };
+    let staking = |name: &str, fields: Vec<(&str, Scale)>| {
+        Scale::unnamed_variant("Staking", [Scale::named_variant(name, fields)])
+    };
+    let events = Scale::unnamed_composite([
+        record(staking(
+            "Rewarded",
+            vec![
+                ("stash", Scale::from_bytes(bob)),
+                ("dest", Scale::unnamed_variant("Staked", [])),
+                ("amount", Scale::u128(125 * PAS / 10)),
+            ],
+        )),
+        record(staking(
+            "Slashed",
+            vec![
+                ("staker", Scale::from_bytes(bob)),
+                ("amount", Scale::u128(5 * PAS)),
+            ],
+        )),
+    ]);
+    use subxt::ext::scale_encode::EncodeAsType;
+    let encoded = events
+        .encode_as_type(events_type, metadata.types())
+        .expect("the runtime's types encode the events");
+    let key = subxt::ext::frame_decode::storage::encode_storage_key_prefix("System", "Events");
+    rpc(
+        &chain.url,
+        "dev_setStorage",
+        json!([[[
+            format!("0x{}", hex::encode(key)),
+            format!("0x{}", hex::encode(encoded))
+        ]]]),
+    )
+    .await;
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let _ingest = ingest(
+        &app.url(),
+        &broker.addr,
+        Some(number),
+        &state.path().join("cursor"),
+    );
+    let _relay = relay(
+        &app.url(),
+        &broker.addr,
+        "encoded-test",
+        Duration::from_secs(6),
+    );
+    let deadline = Instant::now() + WAIT;
+    let rewards = published(&c, "bob_rewards", deadline).await;
+    assert_eq!(rewards.len(), 1, "{rewards:?}");
+    assert!(
+        rewards[0].message.starts_with(&format!(
+            "5FHn…94ty was paid a staking reward of 12.5 PAS on paseo at block #{number}."
+        )),
+        "{:?}",
+        rewards[0].message
+    );
+    let alerts = published(&c, "bob_alerts", deadline).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].message.starts_with(&format!(
+            "5FHn…94ty was slashed 5 PAS on paseo at block #{number}."
+        )),
+        "{:?}",
+        alerts[0].message
+    );
 }
