@@ -241,6 +241,8 @@ describe('an expired subscription', () => {
     assert.match(await card.locator('.status').textContent(), /Sent again: delivered/);
     assert.match(await card.locator('details.log li').textContent(), /^Delivered · block #1000 · /);
     assert.equal(await card.locator('details.log button').count(), 0, 'nothing left to send again');
+    await card.locator('details.log summary').click();
+    await shot(page, '28-delivery-log');
     assert.deepEqual(me.problems, []);
     await me.context.close();
   });
