@@ -17,10 +17,12 @@ pub const MAX_SYMBOL_CHARS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetEntry {
     /// Its id in the `Assets` pallet.
+    #[serde(deserialize_with = "crate::integer::unsigned")]
     pub id: u32,
     /// Its symbol (`USDT`).
     pub symbol: String,
     /// Its decimals.
+    #[serde(deserialize_with = "crate::integer::unsigned")]
     pub decimals: u8,
 }
 
@@ -137,6 +139,18 @@ mod tests {
             "not known: ids as given"
         );
         assert!(resolve(&json!("USDT"), &[], "hub").is_err());
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_read() {
+        let entry: AssetEntry =
+            serde_json::from_value(json!({"id": 1984.0, "symbol": "USDt", "decimals": 6.0}))
+                .expect("read");
+        assert_eq!((entry.id, entry.decimals), (1984, 6));
+        assert!(serde_json::from_value::<AssetEntry>(
+            json!({"id": 1.5, "symbol": "X", "decimals": 0})
+        )
+        .is_err());
     }
 
     #[test]

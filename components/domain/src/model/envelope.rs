@@ -67,6 +67,7 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Track {
     /// Its id (`11`).
+    #[serde(deserialize_with = "crate::integer::unsigned")]
     pub id: u16,
     /// Its name in the runtime (`treasurer`).
     pub name: String,

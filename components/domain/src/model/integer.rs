@@ -5,7 +5,8 @@
 use serde::de::{Deserializer, Error};
 use serde::Deserialize;
 
-fn to_u64(number: &serde_json::Number) -> Option<u64> {
+/// A JSON number that is a whole number (`7` or `7.0`) within `u64`.
+pub fn to_u64(number: &serde_json::Number) -> Option<u64> {
     if let Some(n) = number.as_u64() {
         return Some(n);
     }

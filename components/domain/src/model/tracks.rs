@@ -64,8 +64,7 @@ pub fn resolve(given: &Value, known: &[Track], chain: &str) -> Result<u16, Strin
     };
     match given {
         Value::Number(n) => {
-            let id = n
-                .as_u64()
+            let id = crate::integer::to_u64(n)
                 .and_then(|id| u16::try_from(id).ok())
                 .ok_or("a track id is 0 to 65535")?;
             if known.is_empty() || known.iter().any(|t| t.id == id) {

@@ -184,7 +184,7 @@ fn asset_min(inputs: &Map<String, Value>) -> ApiResult<Option<String>> {
     let text = match inputs.get("min") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
         Some(_) => String::new(),
     };
     let digits = |s: &str| !s.is_empty() && s.len() <= 39 && s.bytes().all(|b| b.is_ascii_digit());
@@ -263,7 +263,9 @@ fn integer(inputs: &Map<String, Value>, name: &str) -> ApiResult<Option<Value>> 
         Some(v) => v,
     };
     let text = match value {
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => crate::integer::to_u64(n)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
         Value::String(s) => s.clone(),
         _ => String::new(),
     };
