@@ -71,6 +71,9 @@ pub struct Route {
 pub const MAX_SOURCE_BODY: usize = 16 * 1024 * 1024;
 /// Trigger bodies are small.
 pub const MAX_TRIGGER_BODY: usize = 64 * 1024;
+/// A source's changes may carry its chain's assets: up to [`crate::assets::MAX_ASSETS`] of a
+/// few dozen bytes each.
+pub const MAX_SOURCE_PATCH_BODY: usize = 1024 * 1024;
 /// A one-click unsubscribe (RFC 8058) posts `List-Unsubscribe=One-Click` as a form; more is
 /// not read.
 pub const MAX_UNSUBSCRIBE_BODY: usize = 1024;
@@ -109,7 +112,7 @@ pub const ROUTES: &[Route] = &[
         "/api/sources/{id}",
         PatchSource,
         Admin,
-        MAX_TRIGGER_BODY,
+        MAX_SOURCE_PATCH_BODY,
     ),
     route("DELETE", "/api/sources/{id}", DeleteSource, Admin, 0),
     // Which ingestor may produce the source's chain (see `crate::lease`).
