@@ -16,8 +16,8 @@ use aurras_domain::envelope::Envelope;
 use aurras_domain::source::TokenInfo;
 use serde_json::Value as Json;
 use subxt::dynamic::{At, Value};
-use subxt::ext::scale_value::{Composite, Primitive, ValueDef};
 
+use super::{bytes, map_value};
 use crate::chain::{AtBlock, Chain};
 
 /// The pallet whose events carry an `asset_id` with metadata in the same pallet.
@@ -126,26 +126,9 @@ pub async fn all(at: &AtBlock) -> Result<Vec<(u32, TokenInfo)>> {
 
 /// `Assets.Metadata(id)` at `at`: `None` when the asset has none (or an empty symbol).
 async fn read(at: &AtBlock, id: u32) -> Result<Option<TokenInfo>> {
-    let address = subxt::dynamic::storage::<Vec<Value>, Value>(PALLET, "Metadata");
-    let entry = at
-        .storage()
-        .entry(address)
-        .context("the runtime has no Assets.Metadata")?;
-    let Some(found) = entry
-        .try_fetch(vec![Value::u128(u128::from(id))])
-        .await
-        .with_context(|| format!("cannot read the metadata of asset {id}"))?
-    else {
-        return Ok(None);
-    };
-    let value = match found.decode() {
-        Ok(value) => value,
-        Err(e) => {
-            tracing::warn!(asset = id, error = %e, "asset metadata not decoded; events go out without it");
-            return Ok(None);
-        }
-    };
-    Ok(token(&value))
+    Ok(map_value(at, PALLET, "Metadata", id)
+        .await?
+        .and_then(|value| token(&value)))
 }
 
 /// The symbol and decimals of a decoded `AssetMetadata`; `None` without a symbol.
@@ -165,29 +148,6 @@ fn token<T>(value: &Value<T>) -> Option<TokenInfo> {
         (Some(symbol), Some(decimals)) if !symbol.is_empty() => {
             Some(TokenInfo { symbol, decimals })
         }
-        _ => None,
-    }
-}
-
-/// The bytes of a `Vec<u8>` or `BoundedVec<u8, _>` as a decoded value (a sequence of `u8`, maybe
-/// inside a one-field wrapper).
-fn bytes<T>(value: &Value<T>) -> Option<Vec<u8>> {
-    match &value.value {
-        ValueDef::Composite(Composite::Unnamed(items)) => {
-            let direct: Option<Vec<u8>> = items
-                .iter()
-                .map(|v| match &v.value {
-                    ValueDef::Primitive(Primitive::U128(b)) => u8::try_from(*b).ok(),
-                    _ => None,
-                })
-                .collect();
-            match (direct, items.as_slice()) {
-                (Some(direct), _) => Some(direct),
-                (None, [only]) => bytes(only),
-                _ => None,
-            }
-        }
-        ValueDef::Composite(Composite::Named(fields)) if fields.len() == 1 => bytes(&fields[0].1),
         _ => None,
     }
 }

@@ -8,12 +8,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use aurras_domain::envelope::{Envelope, Track};
 use serde_json::Value as Json;
 use subxt::dynamic::{At, Value};
-use subxt::ext::scale_value::{Composite, Primitive, ValueDef};
+use subxt::ext::scale_value::{Composite, ValueDef};
 
+use super::{bytes, map_value};
 use crate::chain::{AtBlock, Chain};
 
 const PALLET: &str = "Referenda";
@@ -116,16 +117,7 @@ fn text<T>(value: &Value<T>) -> Option<String> {
     if let Some(s) = value.as_str() {
         return Some(s.to_owned());
     }
-    let ValueDef::Composite(Composite::Unnamed(items)) = &value.value else {
-        return None;
-    };
-    let bytes: Vec<u8> = items
-        .iter()
-        .map(|v| match &v.value {
-            ValueDef::Primitive(Primitive::U128(b)) => u8::try_from(*b).ok(),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
+    let bytes = bytes(value)?;
     let name = String::from_utf8_lossy(&bytes)
         .trim_end_matches('\0')
         .to_owned();
@@ -134,19 +126,7 @@ fn text<T>(value: &Value<T>) -> Option<String> {
 
 /// The track of referendum `index` while it is ongoing at `at`; `None` otherwise.
 async fn ongoing_track(at: &AtBlock, index: u32) -> Result<Option<u16>> {
-    let address = subxt::dynamic::storage::<Vec<Value>, Value>(PALLET, "ReferendumInfoFor");
-    let entry = at
-        .storage()
-        .entry(address)
-        .context("the runtime has no Referenda.ReferendumInfoFor")?;
-    let Some(found) = entry
-        .try_fetch(vec![Value::u128(u128::from(index))])
-        .await
-        .with_context(|| format!("cannot read referendum {index}"))?
-    else {
-        return Ok(None);
-    };
-    let Ok(info) = found.decode() else {
+    let Some(info) = map_value(at, PALLET, "ReferendumInfoFor", index).await? else {
         return Ok(None);
     };
     let ValueDef::Variant(variant) = &info.value else {
