@@ -25,6 +25,16 @@ function fillNotify(page, { account, direction = 'in', min = '' }) {
   })();
 }
 
+/** The POST /api/triggers the page sends when "Notify me" is pressed, and its answer. */
+async function created(page) {
+  const [request] = await Promise.all([
+    page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/triggers'),
+    page.click('button:has-text("Notify me")'),
+  ]);
+  const response = await request.response();
+  return { sent: JSON.parse(request.postData()), status: response.status(), answer: await response.json() };
+}
+
 /** A person on the page, signed in as the operator with the right token. */
 async function signedInOperator() {
   const me = await person(browser);
@@ -259,15 +269,6 @@ describe('what: the recipes the chain serves', () => {
     await me.context.close();
   });
 
-  async function created(page) {
-    const [request] = await Promise.all([
-      page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/triggers'),
-      page.click('button:has-text("Notify me")'),
-    ]);
-    const response = await request.response();
-    return { sent: JSON.parse(request.postData()), status: response.status(), answer: await response.json() };
-  }
-
   const shownRows = (page) =>
     page.$$eval('#notify-form [data-input]:not([hidden])', (rows) => rows.map((r) => r.dataset.input));
 
@@ -362,16 +363,6 @@ describe('where: the channels the server enabled', () => {
     assert.deepEqual(me.problems, []);
     await me.context.close();
   });
-
-  /** The POST /api/triggers the page sends when "Notify me" is pressed, and its answer. */
-  async function created(page) {
-    const [request] = await Promise.all([
-      page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/triggers'),
-      page.click('button:has-text("Notify me")'),
-    ]);
-    const response = await request.response();
-    return { sent: JSON.parse(request.postData()), status: response.status(), answer: await response.json() };
-  }
 
   test('every channel the server enabled is offered, this browser first', async () => {
     const { page } = me;

@@ -73,6 +73,31 @@ pub struct Track {
     pub name: String,
 }
 
+/// An event of block 1234 on paseo with these fields, for tests.
+#[cfg(test)]
+pub(crate) fn test_event(pallet: &str, event: &str, fields: Value) -> Envelope {
+    Envelope {
+        id: format!("0x{}", "ab".repeat(32)),
+        version: ENVELOPE_VERSION,
+        chain: ChainName::parse("paseo").expect("chain"),
+        genesis_hash: "0x00".into(),
+        block: BlockRef {
+            number: 1234,
+            hash: "0x01".into(),
+        },
+        event_index: 2,
+        extrinsic_index: Some(1),
+        phase: "apply_extrinsic".into(),
+        pallet: pallet.into(),
+        event: event.into(),
+        spec_version: 1,
+        fields: fields.as_object().cloned().unwrap_or_default(),
+        accounts: Vec::new(),
+        asset: None,
+        track: None,
+    }
+}
+
 /// `0x` + hex of BLAKE2b-256 over the genesis hash, the block hash and the event index
 /// (little-endian u32): the same event always gets the same id, whoever ingests it and however
 /// often.

@@ -1,8 +1,7 @@
 use proptest::prelude::*;
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use super::*;
-use crate::envelope::{BlockRef, ENVELOPE_VERSION};
 use crate::error::ErrorCode;
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -36,28 +35,7 @@ fn trigger() -> Trigger {
     .expect("trigger")
 }
 
-fn envelope(pallet: &str, name: &str, fields: Json) -> Envelope {
-    Envelope {
-        id: format!("0x{}", "ab".repeat(32)),
-        version: ENVELOPE_VERSION,
-        chain: chain(),
-        genesis_hash: "0x00".into(),
-        block: BlockRef {
-            number: 1234,
-            hash: "0x01".into(),
-        },
-        event_index: 2,
-        extrinsic_index: Some(1),
-        phase: "apply_extrinsic".into(),
-        pallet: pallet.into(),
-        event: name.into(),
-        spec_version: 1,
-        fields: fields.as_object().cloned().unwrap_or_default(),
-        accounts: Vec::new(),
-        asset: None,
-        track: None,
-    }
-}
+use crate::envelope::test_event as envelope;
 
 fn transfer() -> Envelope {
     envelope(

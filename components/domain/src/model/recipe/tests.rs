@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::envelope::{BlockRef, Envelope, ENVELOPE_VERSION};
+use crate::envelope::Envelope;
 use crate::filter::Filter;
 use crate::kv::{Counting, KeyValue, MemoryStore};
 use crate::message::compose;
@@ -198,28 +198,7 @@ fn a_chain_without_the_pallet_is_named_with_what_would_serve() {
     }
 }
 
-fn event(pallet: &str, name: &str, fields: Value) -> Envelope {
-    Envelope {
-        id: format!("0x{}", "ab".repeat(32)),
-        version: ENVELOPE_VERSION,
-        chain: crate::names::ChainName::parse("paseo").expect("chain"),
-        genesis_hash: "0x00".into(),
-        block: BlockRef {
-            number: 1234,
-            hash: "0x01".into(),
-        },
-        event_index: 2,
-        extrinsic_index: Some(1),
-        phase: "apply_extrinsic".into(),
-        pallet: pallet.into(),
-        event: name.into(),
-        spec_version: 1,
-        fields: fields.as_object().cloned().unwrap_or_default(),
-        accounts: Vec::new(),
-        asset: None,
-        track: None,
-    }
-}
+use crate::envelope::test_event as event;
 
 fn matches(filter: &Option<Filter>, e: &Envelope) -> bool {
     let name = e.event_name().expect("name");
