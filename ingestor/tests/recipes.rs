@@ -17,7 +17,7 @@ use aurras_e2e::channels::Channels;
 use aurras_e2e::processes::{Broker, LocalChain};
 use aurras_e2e::world::Settings;
 use aurras_e2e::ADMIN_TOKEN;
-use common::{head, ingest, ingest_chain, relay, submit, ALICE, BOB};
+use common::{head, ingest, ingest_chain, publish_recipes, relay, submit, ALICE, BOB};
 use serde_json::{json, Value};
 use subxt::dynamic::Value as Scale;
 use subxt_signer::sr25519::dev;
@@ -195,24 +195,7 @@ async fn an_asset_received_on_asset_hub_reads_in_its_own_symbol_and_decimals() {
     .await;
 
     // The operator's one step stores the chain's assets: Bob picks TST by its symbol.
-    let one_step = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
-        .args(["recipes", "--chain", "asset-hub", "--api", &app.url()])
-        .args([
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--rpc-backend",
-            "legacy",
-            "--json",
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("aurras-ingestor recipes runs");
-    assert!(
-        one_step.status.success(),
-        "{}",
-        String::from_utf8_lossy(&one_step.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&one_step.stdout).expect("JSON");
+    let report = publish_recipes("asset-hub", &app.url());
     assert_eq!(report["assets"], 1, "{report}");
     let assets_trigger = |asset: serde_json::Value| {
         json!({"source": registered.body["id"], "recipe": "assets",

@@ -26,8 +26,7 @@ use aurras_e2e::channels::Channels;
 use aurras_e2e::platforms::ntfy::Published;
 use aurras_e2e::processes::{Broker, LocalChain};
 use aurras_e2e::world::Settings;
-use aurras_e2e::ADMIN_TOKEN;
-use common::{client, head, ingest, relay, submit, submit_as, ALICE, BOB};
+use common::{client, head, ingest, publish_recipes, relay, submit, submit_as, ALICE, BOB};
 use serde_json::json;
 use subxt::dynamic::Value as Scale;
 use subxt_signer::sr25519::dev;
@@ -59,8 +58,8 @@ async fn published(c: &Channels, topic: &str, deadline: Instant) -> Vec<Publishe
     c.p.ntfy.published(topic)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn staking_and_governance_recipes_hear_real_extrinsics() {
+/// chopsticks on Paseo, a broker, and an app that delivers to the local platforms.
+async fn paseo_world() -> (LocalChain, Broker, Channels) {
     let chain = LocalChain::start().expect("chain");
     let broker = Broker::start().expect("broker");
     let c = Channels::start(Settings {
@@ -69,37 +68,37 @@ async fn staking_and_governance_recipes_hear_real_extrinsics() {
     })
     .await
     .expect("channels");
+    (chain, broker, c)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staking_and_governance_recipes_hear_real_extrinsics() {
+    let (chain, broker, c) = paseo_world().await;
     let app = &c.w.app;
     // The operator's one step: every recipe event the runtime has, and its tracks by name.
-    let one_step = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
-        .args(["recipes", "--chain", "paseo", "--api", &app.url()])
-        .args(["--admin-token", ADMIN_TOKEN, "--rpc-backend", "legacy"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("aurras-ingestor recipes runs");
-    assert!(
-        one_step.status.success(),
-        "{}",
-        String::from_utf8_lossy(&one_step.stderr)
-    );
+    publish_recipes("paseo", &app.url());
     for (recipe, inputs, topic) in [
         ("staking_alert", json!({"address": ALICE}), "alice_alerts"),
         ("staking_reward", json!({"address": BOB}), "bob_rewards"),
-        ("referendum_new", json!({"tracks": [0]}), "root_referenda"),
         (
             "referendum_new",
-            json!({"tracks": [11]}),
+            json!({"tracks": ["root"]}),
+            "root_referenda",
+        ),
+        (
+            "referendum_new",
+            json!({"tracks": ["Treasurer"]}),
             "treasurer_referenda",
         ),
         ("referendum_outcome", json!({}), "outcomes"),
         (
             "referendum_outcome",
-            json!({"tracks": [0]}),
+            json!({"tracks": ["root"]}),
             "root_outcomes",
         ),
         (
             "referendum_outcome",
-            json!({"tracks": [11]}),
+            json!({"tracks": ["treasurer"]}),
             "treasurer_outcomes",
         ),
     ] {
@@ -290,26 +289,9 @@ async fn rpc(url: &str, method: &str, params: serde_json::Value) -> serde_json::
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_era_payout_and_a_slash_no_local_extrinsic_makes_decode_from_the_runtimes_encoding() {
-    let chain = LocalChain::start().expect("chain");
-    let broker = Broker::start().expect("broker");
-    let c = Channels::start(Settings {
-        rpc: chain.url.clone(),
-        ..Settings::default()
-    })
-    .await
-    .expect("channels");
+    let (chain, broker, c) = paseo_world().await;
     let app = &c.w.app;
-    let one_step = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
-        .args(["recipes", "--chain", "paseo", "--api", &app.url()])
-        .args(["--admin-token", ADMIN_TOKEN, "--rpc-backend", "legacy"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("aurras-ingestor recipes runs");
-    assert!(
-        one_step.status.success(),
-        "{}",
-        String::from_utf8_lossy(&one_step.stderr)
-    );
+    publish_recipes("paseo", &app.url());
     for (recipe, topic) in [
         ("staking_alert", "bob_alerts"),
         ("staking_reward", "bob_rewards"),

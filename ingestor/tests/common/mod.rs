@@ -221,6 +221,29 @@ pub fn relay_with(
     subcommand("relay", &args)
 }
 
+/// The operator's one step, `aurras-ingestor recipes --chain <chain> --json`, against the app at
+/// `app`: it must succeed; its report.
+pub fn publish_recipes(chain: &str, app: &str) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aurras-ingestor"))
+        .args(["recipes", "--chain", chain, "--api", app])
+        .args([
+            "--admin-token",
+            aurras_e2e::ADMIN_TOKEN,
+            "--rpc-backend",
+            "legacy",
+            "--json",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("aurras-ingestor recipes runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("its JSON report")
+}
+
 /// The ingestor process, killed when the test ends however it ends.
 pub struct Ingestor(pub Child);
 
