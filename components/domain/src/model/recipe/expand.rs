@@ -5,12 +5,10 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{recipe, Recipe, RECIPES};
-use super::messages::default_message;
 use super::{recipe_topic, RecipeRule};
 use crate::assets::AssetEntry;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{BalanceSpec, Direction, Filter, FilterSpec, Op, Predicate};
-use crate::message::MessageSpec;
 use crate::names::{EventName, Topic};
 use crate::source::Source;
 use crate::ss58::AccountId;
@@ -29,8 +27,6 @@ pub struct Expanded {
     pub topic: Topic,
     /// Its filter, if it narrows the events.
     pub filter: Option<Filter>,
-    /// Its default message, if not the generic text.
-    pub message: Option<MessageSpec>,
 }
 
 /// Expands recipe `id` with `inputs` for `source`, whose chain's assets are not known.
@@ -75,7 +71,6 @@ pub fn expand_with(
         events,
         topic,
         filter,
-        message: default_message(recipe.id),
     })
 }
 

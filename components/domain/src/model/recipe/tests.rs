@@ -88,7 +88,7 @@ fn every_recipe_expands_on_a_chain_with_its_pallets() {
             recipe(id).expect("recipe").by_account(),
             "{id}: indexed by account exactly when about one"
         );
-        assert_eq!(e.message.is_some(), id != "funds", "{id}");
+        assert_eq!(default_message(id).is_some(), id != "funds", "{id}");
     }
     // Identity is not on this chain: account_security takes the events the chain has.
     let security =
