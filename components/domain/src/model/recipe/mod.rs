@@ -1,5 +1,6 @@
 //! Recipes: notifications a person picks by name and an account (or a referendum, a track, an
-//! asset), which Aurras expands into the events to watch, the filter and the message.
+//! asset), which Aurras expands into the events to watch and the filter, and says in its own
+//! sentences ([`default_message`], kept in the code rather than the trigger's record).
 //!
 //! A recipe names events by `Pallet.Event` and takes those its source publishes: the pallet is
 //! found where the chain's own metadata put it (the ingestor publishes what the runtime has), so
